@@ -1,0 +1,631 @@
+"""decode(bytes) -> Message and encode(Message) -> bytes: the one place that
+parses WS-DSP XML and the one place that builds it.
+
+decode never raises on bad input.  The XML parser runs with entity expansion,
+DTD loading and network access off; a document type declaration is refused
+before parsing (SOAP forbids one, and it is how XML bombs and XXE arrive);
+size and depth are bounded.  What cannot be decoded becomes a Finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from . import checks, mtom, names
+from .errors import LocalProtocolError
+from .messages import Attachment, Fault, Finding, Kind, Message, Protocol
+from .names import DSP, SOAP11, SOAP12, WSA, WSA10, XOP
+from .sniff import sniff_format
+from .values import normalize_guid, parse_bool, parse_int
+
+MAX_XML_BYTES = 16 * 1024 * 1024
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+_PREFIX_OF = {uri: prefix for prefix, uri in names.PREFIXES.items()}
+_PREFIX_OF[XML_NS] = "xml"
+_QNAME_VALUED = frozenset({"Value", "Name"})
+_HASH_CHUNK = 1 << 20
+
+_local = threading.local()
+
+
+def _parser(recover: bool) -> etree.XMLParser:
+    key = "recover" if recover else "strict"
+    parser = getattr(_local, key, None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            collect_ids=False,
+            recover=recover,
+        )
+        setattr(_local, key, parser)
+    return parser
+
+
+_TAGS: dict[str, tuple[str, str]] = {}
+
+
+def _split(tag: str) -> tuple[str, str]:
+    hit = _TAGS.get(tag)
+    if hit is None:
+        if tag[:1] == "{":
+            ns, _, local = tag[1:].partition("}")
+            hit = (ns, local)
+        else:
+            hit = ("", tag)
+        if len(_TAGS) < 4096:
+            _TAGS[tag] = hit
+    return hit
+
+
+# --------------------------------------------------------------------- decode
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What one walk over the body collects beside the fields."""
+
+    namespaces: dict[str, str] = field(default_factory=dict)
+    extensions: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    dialects: set[str] = field(default_factory=set)
+    includes: list[str] = field(default_factory=list)
+    job_token: str | None = None
+    nsmap: Mapping[str | None, str] = field(default_factory=dict)
+
+
+def decode(
+    content: bytes,
+    content_type: str | None = None,
+    *,
+    request: Message | None = None,
+    hash_attachments: bool = True,
+) -> Message:
+    """Decode one HTTP body.  ``request`` (the decoded request this body
+    answers) lets a fault or response inherit its operation."""
+    try:
+        return _decode(bytes(content), content_type, request, hash_attachments)
+    except Exception as exc:  # noqa: BLE001 - decode must never raise on input
+        return Message(
+            protocol="not-soap",
+            findings=(Finding("error", "decode.internal", f"decoder failed: {exc!r}"),),
+        )
+
+
+def _decode(
+    body: bytes, content_type: str | None, request: Message | None, hash_attachments: bool
+) -> Message:
+    media = ""
+    if content_type:
+        media, _ = mtom.content_type_params(content_type)
+    findings: list[Finding] = []
+    parts: mtom.Multipart | None = None
+    xml = body
+    if media == "multipart/related":
+        parts = mtom.split(body, content_type or "")
+        findings.extend(parts.findings)
+        if parts.root is None:
+            return Message(protocol="not-soap", findings=tuple(findings))
+        xml = body[parts.root.start : parts.root.end]
+    root, early = _parse(xml, media)
+    findings.extend(early)
+    if root is None:
+        protocol: Protocol = "soap" if _looks_like_envelope(xml) else "not-soap"
+        return Message(protocol=protocol, findings=tuple(findings))
+    ns, local = _split(root.tag) if isinstance(root.tag, str) else ("", "")
+    if local != "Envelope" or ns not in (SOAP12, SOAP11):
+        return Message(protocol="not-soap", findings=tuple(findings))
+    soap_version = "1.2" if ns == SOAP12 else "1.1"
+    if soap_version == "1.1":
+        findings.append(
+            Finding("warning", "soap.version-1.1", "SOAP 1.1 envelope; WS-DSP uses SOAP 1.2",
+                    names.SPEC_REF + "#namespaces")
+        )
+    return _decode_envelope(root, ns, soap_version, findings, parts, body, request, hash_attachments)
+
+
+def _parse(xml: bytes, media: str) -> tuple[Any, list[Finding]]:
+    head = xml[:4096]
+    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not (stripped.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:2] in (b"<\x00", b"\x00<")):
+        if "xml" in media:
+            return None, [Finding("error", "xml.not-xml", "body declared as XML does not start with '<'")]
+        return None, []
+    if b"<!DOCTYPE" in head or "<!DOCTYPE".encode("utf-16-le") in head or "<!DOCTYPE".encode("utf-16-be") in head:
+        return None, [
+            Finding("error", "xml.dtd-forbidden",
+                    "document type declaration refused (SOAP forbids DTDs; entities were not expanded)")
+        ]
+    if len(xml) > MAX_XML_BYTES:
+        return None, [
+            Finding("error", "xml.too-large",
+                    f"XML of {len(xml)} bytes is over the {MAX_XML_BYTES}-byte limit; not parsed")
+        ]
+    try:
+        return etree.fromstring(xml, _parser(False)), []
+    except etree.XMLSyntaxError as exc:
+        problem = Finding("error", "xml.malformed", f"malformed XML: {exc.msg or exc}")
+    try:
+        root = etree.fromstring(xml, _parser(True))
+    except etree.XMLSyntaxError:
+        root = None
+    return root, [problem]
+
+
+def _looks_like_envelope(xml: bytes) -> bool:
+    head = xml[:65536]
+    return b"Envelope" in head or "Envelope".encode("utf-16-le") in head
+
+
+def _decode_envelope(
+    root: Any,
+    soap_ns: str,
+    soap_version: str,
+    findings: list[Finding],
+    parts: mtom.Multipart | None,
+    raw: bytes,
+    request: Message | None,
+    hash_attachments: bool,
+) -> Message:
+    walk = _Walk(nsmap=root.nsmap)
+    addr: dict[str, str] = {}
+    addressing: str | None = None
+    headers: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    body_el = None
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        cns, clocal = _split(child.tag)
+        if cns == soap_ns and clocal == "Header":
+            for block in child:
+                if not isinstance(block.tag, str):
+                    continue
+                bns, blocal = _split(block.tag)
+                if bns in (WSA, WSA10) and blocal in names.ADDRESSING_HEADERS:
+                    addressing = addressing or ("2004/08" if bns == WSA else "2005/08")
+                    if blocal == "ReplyTo":
+                        addr[blocal] = _epr_address(block)
+                    else:
+                        addr[blocal] = (block.text or "").strip()
+                    continue
+                path = "Header/" + blocal
+                walk.namespaces[path] = bns
+                if bns not in names.KNOWN_NAMESPACES:
+                    walk.extensions.append(path)
+                _put(headers, blocal, _convert(block, path, bns, walk), bns)
+        elif cns == soap_ns and clocal == "Body":
+            for el in child:
+                if isinstance(el.tag, str):
+                    body_el = el
+                    break
+    if addressing == "2005/08":
+        findings.append(
+            Finding("warning", "wsa.version-2005-08",
+                    "WS-Addressing 1.0 (2005/08) namespace; WS-DSP uses the 2004/08 namespace",
+                    names.SPEC_REF + "#namespaces")
+        )
+    fault: Fault | None = None
+    body_name: str | None = None
+    body_ns = ""
+    if body_el is not None:
+        body_ns, body_name = _split(body_el.tag)
+        walk.namespaces[body_name] = body_ns
+        if body_ns not in names.KNOWN_NAMESPACES:
+            walk.extensions.append(body_name)
+        decoded = _convert(body_el, body_name, body_ns, walk)
+        fields[body_name] = decoded if decoded != "" else {}
+        if body_name == "Fault" and body_ns == soap_ns:
+            fault = _fault(body_el, soap_ns)
+    action = addr.get("Action") or None
+    protocol, kind, operation, expected_body = _classify(action, body_name, body_ns, fault, request)
+    attachments = _attachments(parts, raw, walk, findings, hash_attachments)
+    job_token = normalize_guid(walk.job_token) if walk.job_token else None
+    message = Message(
+        protocol=protocol,
+        kind=kind,
+        operation=operation,
+        action=action,
+        message_id=addr.get("MessageID") or None,
+        relates_to=addr.get("RelatesTo") or None,
+        to=addr.get("To") or None,
+        reply_to=addr.get("ReplyTo") or None,
+        job_token=job_token,
+        soap_version=soap_version,
+        addressing=addressing,
+        fields=fields,
+        headers=headers,
+        namespaces=walk.namespaces,
+        fault=fault,
+        attachments=attachments,
+        extensions=tuple(walk.extensions),
+        findings=tuple(findings) + tuple(walk.findings),
+    )
+    return message.with_findings(tuple(checks.check(message, expected_body, body_ns)))
+
+
+def _epr_address(el: Any) -> str:
+    for sub in el:
+        if isinstance(sub.tag, str) and _split(sub.tag)[1] == "Address":
+            return (sub.text or "").strip()
+    return (el.text or "").strip()
+
+
+_REPEATING_NAMESPACES = frozenset({DSP, names.PSP, names.FILESHARE, names.SHAREPOINT, names.EMAIL})
+
+
+def _put(out: dict[str, Any], key: str, value: Any, ns: str) -> None:
+    if key in names.REPEATED and ns in _REPEATING_NAMESPACES:
+        existing = out.get(key)
+        if isinstance(existing, list):
+            existing.append(value)
+        else:
+            out[key] = [value]
+    elif key in out:
+        existing = out[key]
+        if isinstance(existing, list):
+            existing.append(value)
+        else:
+            out[key] = [existing, value]
+    else:
+        out[key] = value
+
+
+def _convert(el: Any, path: str, ns: str, walk: _Walk) -> Any:
+    """An element as a JSON-like value: a typed scalar for a leaf, else a dict."""
+    children = [c for c in el if isinstance(c.tag, str)]
+    attrib = el.attrib
+    local = path.rpartition("/")[2]
+    if not children and not attrib:
+        return _leaf(local, el, walk, path)
+    out: dict[str, Any] = {}
+    for key, value in attrib.items():
+        ans, alocal = _split(key)
+        if ans:
+            walk.namespaces[f"{path}/@{alocal}"] = ans
+        out["@" + alocal] = _typed(alocal, _qname_text(alocal, value, el), walk, path)
+    if ns == XOP and local == "Include":
+        walk.includes.append(attrib.get("href", ""))
+    for child in children:
+        cns, clocal = _split(child.tag)
+        cpath = f"{path}/{clocal}"
+        if cns != ns:
+            walk.namespaces[cpath] = cns
+            if cns not in names.KNOWN_NAMESPACES and cns not in walk.dialects:
+                walk.extensions.append(cpath)
+        _put(out, clocal, _convert(child, cpath, cns, walk), cns)
+    if not children:
+        text = (el.text or "").strip()
+        if text:
+            out["#text"] = text
+    return out
+
+
+def _leaf(local: str, el: Any, walk: _Walk, path: str) -> Any:
+    text = "".join(t for t in el.itertext()) if len(el) else (el.text or "")
+    text = _qname_text(local, text.strip(), el)
+    if local == "Dialect" and text:
+        walk.dialects.add(text)
+    elif local == "JobToken" and walk.job_token is None:
+        walk.job_token = text
+    return _typed(local, text, walk, path)
+
+
+def _typed(local: str, text: str, walk: _Walk, path: str) -> Any:
+    if local in names.BOOLEANS:
+        value = parse_bool(text)
+        if value is None:
+            walk.findings.append(
+                Finding("error", "dsp.invalid-boolean", f"{path}: {text!r} is not an xs:boolean")
+            )
+            return text
+        return value
+    if local in names.INTEGERS:
+        number = parse_int(text)
+        if number is None:
+            walk.findings.append(
+                Finding("error", "dsp.invalid-integer", f"{path}: {text!r} is not an integer")
+            )
+            return text
+        return number
+    return text
+
+
+def _qname_text(local: str, text: str, el: Any) -> str:
+    """QName values ("x:JobStatus") rewritten to the usual prefix, so they
+    compare and re-encode whatever prefix the sender chose."""
+    if local not in _QNAME_VALUED or ":" not in text or "/" in text:
+        return text
+    prefix, _, name = text.partition(":")
+    uri = el.nsmap.get(prefix)
+    usual = _PREFIX_OF.get(uri) if uri else None
+    if uri in (SOAP11, SOAP12):
+        usual = "soap"
+    return f"{usual}:{name}" if usual else text
+
+
+def _fault(el: Any, soap_ns: str) -> Fault:
+    def first(parent: Any, local: str) -> Any:
+        if parent is None:
+            return None
+        for c in parent:
+            if isinstance(c.tag, str) and _split(c.tag)[1] == local:
+                return c
+        return None
+
+    def qname(node: Any) -> tuple[str | None, str | None]:
+        if node is None:
+            return None, None
+        text = (node.text or "").strip()
+        prefix, sep, name = text.rpartition(":")
+        return (node.nsmap.get(prefix or None) if sep or prefix else None), name or None
+
+    if soap_ns == SOAP11:
+        _, code = qname(first(el, "faultcode"))
+        reason_el = first(el, "faultstring")
+        detail_el = first(el, "detail")
+        return Fault(
+            code=code or "",
+            reason=(reason_el.text or "").strip() if reason_el is not None else None,
+            detail=_text_of(detail_el),
+        )
+    code_el = first(el, "Code")
+    _, code = qname(first(code_el, "Value"))
+    sub_ns, subcode = qname(first(first(code_el, "Subcode"), "Value"))
+    reason = None
+    reason_el = first(el, "Reason")
+    if reason_el is not None:
+        texts = [t for t in reason_el if isinstance(t.tag, str)]
+        english = [t for t in texts if (t.get(f"{{{XML_NS}}}lang") or "").lower().startswith("en")]
+        chosen = (english or texts or [None])[0]
+        reason = (chosen.text or "").strip() if chosen is not None else None
+    return Fault(
+        code=code or "",
+        subcode=subcode,
+        reason=reason,
+        detail=_text_of(first(el, "Detail")),
+        subcode_namespace=sub_ns,
+    )
+
+
+def _text_of(el: Any) -> str | None:
+    if el is None:
+        return None
+    text = " ".join(" ".join(el.itertext()).split())
+    return text or None
+
+
+def _classify(
+    action: str | None,
+    body_name: str | None,
+    body_ns: str,
+    fault: Fault | None,
+    request: Message | None,
+) -> tuple[Protocol, Kind, str | None, str | None]:
+    """(protocol, kind, operation, body element the action calls for)."""
+    if fault is not None or (action in names.FAULT_ACTIONS):
+        protocol: Protocol = "soap"
+        if request is not None and request.protocol != "not-soap":
+            protocol = request.protocol
+        elif fault is not None and fault.subcode_namespace == DSP:
+            protocol = "ws-dsp"
+        return protocol, "fault", request.operation if request else None, "Fault"
+    ns, _, name = (action or "").rpartition("/")
+    if action and ns == DSP:
+        if name in names.OPERATIONS:
+            return "ws-dsp", "request", name, names.OPERATIONS[name][0]
+        if name.endswith("Response") and name[:-8] in names.OPERATIONS:
+            return "ws-dsp", "response", name[:-8], names.OPERATIONS[name[:-8]][1]
+        if name in names.EVENTS:
+            return "ws-dsp", "event", name, name
+        return "ws-dsp", "unknown", name or None, None
+    if not action and body_ns == DSP and body_name:
+        return _classify_dsp_body(body_name)
+    if action and ns == names.WSE:
+        if name == "SubscriptionEnd":
+            return "ws-eventing", "event", name, name
+        base = name[:-8] if name.endswith("Response") else name
+        kind: Kind = "response" if base != name else "request"
+        return "ws-eventing", kind if base in names.EVENTING_OPS else "unknown", base, name
+    if action and ns == names.WXF:
+        base = name[:-8] if name.endswith("Response") else name
+        return "ws-transfer", "response" if base != name else "request", base, None
+    if action and ns == names.WSD:
+        for req, resp in names.DISCOVERY_REQUESTS.items():
+            if name == req:
+                return "ws-discovery", "request", req, req
+            if name == resp:
+                return "ws-discovery", "response", req, resp
+        if name in names.DISCOVERY_ANNOUNCEMENTS:
+            return "ws-discovery", "event", name, name
+        return "ws-discovery", "unknown", name or None, None
+    operation = name or body_name
+    if operation and operation.endswith("Response"):
+        return "soap", "response", operation[:-8], None
+    if operation and operation.endswith("Event"):
+        return "soap", "event", operation, None
+    if operation:
+        return "soap", "request" if action else "unknown", operation, None
+    return "soap", "unknown", None, None
+
+
+def _classify_dsp_body(body_name: str) -> tuple[Protocol, Kind, str | None, str | None]:
+    for op, (req, resp) in names.OPERATIONS.items():
+        if body_name == req:
+            return "ws-dsp", "request", op, req
+        if body_name == resp:
+            return "ws-dsp", "response", op, resp
+    if body_name in names.EVENTS:
+        return "ws-dsp", "event", body_name, body_name
+    return "ws-dsp", "unknown", None, None
+
+
+def _attachments(
+    parts: mtom.Multipart | None,
+    raw: bytes,
+    walk: _Walk,
+    findings: list[Finding],
+    hash_attachments: bool,
+) -> tuple[Attachment, ...]:
+    if parts is None:
+        for href in walk.includes:
+            findings.append(
+                Finding("error", "mtom.attachment-missing",
+                        f"xop:Include {href!r} but the body is not multipart/related",
+                        names.SPEC_REF + "#transport")
+            )
+        return ()
+    wanted = [mtom.normalize_cid(h) for h in walk.includes]
+    out: list[Attachment] = []
+    for part in parts.parts:
+        if part is parts.root:
+            continue
+        cid = part.content_id or ""
+        view = memoryview(raw)[part.start : part.end]
+        digest = ""
+        if hash_attachments:
+            h = hashlib.sha256()
+            for off in range(0, len(view), _HASH_CHUNK):
+                h.update(view[off : off + _HASH_CHUNK])
+            digest = h.hexdigest()
+        out.append(
+            Attachment(
+                content_id=cid,
+                content_type=part.content_type,
+                size=part.end - part.start,
+                sha256=digest,
+                sniffed_format=sniff_format(view),
+                span=(part.start, part.end),
+                referenced=cid in wanted,
+            )
+        )
+    have = {a.content_id for a in out}
+    for href, cid in zip(walk.includes, wanted, strict=True):
+        if cid not in have:
+            findings.append(
+                Finding("error", "mtom.attachment-missing",
+                        f"xop:Include {href!r} matches no MIME part", names.SPEC_REF + "#transport")
+            )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------- encode
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An HTTP body and the Content-Type to send it with."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentData:
+    content_id: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+def encode(message: Message, attachments: tuple[AttachmentData, ...] = ()) -> Encoded:
+    """Build the XML (and MTOM package, when attachments are given)."""
+    if message.protocol == "not-soap":
+        raise LocalProtocolError("cannot encode a not-soap message", hint="build a SOAP Message")
+    soap_ns = SOAP11 if message.soap_version == "1.1" else SOAP12
+    wsa_ns = WSA10 if message.addressing == "2005/08" else WSA
+    # dsp is always declared: QName texts (fault subcodes, element names) use it.
+    nsmap: dict[str | None, str] = {"soap": soap_ns, "wsa": wsa_ns, "dsp": DSP}
+    used = set(message.namespaces.values())
+    sub_ns = message.fault.subcode_namespace if message.fault else None
+    if sub_ns and sub_ns not in _PREFIX_OF:
+        nsmap["vnd"] = sub_ns
+    for prefix, uri in names.PREFIXES.items():
+        if uri in used and uri not in nsmap.values():
+            nsmap[prefix] = uri
+    env = etree.Element(f"{{{soap_ns}}}Envelope", nsmap=nsmap)
+    header = etree.SubElement(env, f"{{{soap_ns}}}Header")
+    for local, value in (
+        ("To", message.to),
+        ("Action", message.action),
+        ("MessageID", message.message_id),
+        ("RelatesTo", message.relates_to),
+    ):
+        if value is not None:
+            etree.SubElement(header, f"{{{wsa_ns}}}{local}").text = value
+    if message.reply_to is not None:
+        reply = etree.SubElement(header, f"{{{wsa_ns}}}ReplyTo")
+        etree.SubElement(reply, f"{{{wsa_ns}}}Address").text = message.reply_to
+    for local, value in message.headers.items():
+        path = "Header/" + local
+        _build(header, local, value, message.namespaces.get(path, soap_ns), path, message)
+    body = etree.SubElement(env, f"{{{soap_ns}}}Body")
+    for local, value in message.fields.items():
+        _build(body, local, value, message.namespaces.get(local, soap_ns), local, message)
+    xml = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    media = "text/xml" if soap_ns == SOAP11 else "application/soap+xml"
+    if not attachments:
+        return Encoded(xml, f"{media}; charset=utf-8")
+    return _package(xml, media, attachments)
+
+
+def _build(parent: Any, local: str, value: Any, ns: str, path: str, message: Message) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _build(parent, local, item, ns, path, message)
+        return
+    el = etree.SubElement(parent, f"{{{ns}}}{local}" if ns else local)
+    if not isinstance(value, Mapping):
+        el.text = _text(value)
+        return
+    for key, item in value.items():
+        if key == "#text":
+            el.text = _text(item)
+        elif key.startswith("@"):
+            aname = key[1:]
+            ans = message.namespaces.get(f"{path}/@{aname}")
+            el.set(f"{{{ans}}}{aname}" if ans else aname, _text(item))
+        else:
+            cpath = f"{path}/{key}"
+            _build(el, key, item, message.namespaces.get(cpath, ns), cpath, message)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _package(xml: bytes, media: str, attachments: tuple[AttachmentData, ...]) -> Encoded:
+    boundary = f"uuid:{uuid.uuid4()}"
+    root_id = f"root.{uuid.uuid4().hex}@dspscope"
+    chunks = [
+        f"--{boundary}\r\n"
+        f'Content-Type: application/xop+xml; charset=utf-8; type="{media}"\r\n'
+        "Content-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{root_id}>\r\n\r\n".encode(),
+        xml,
+    ]
+    for att in attachments:
+        chunks.append(
+            f"\r\n--{boundary}\r\n"
+            f"Content-Type: {att.content_type}\r\n"
+            "Content-Transfer-Encoding: binary\r\n"
+            f"Content-ID: <{att.content_id}>\r\n\r\n".encode()
+        )
+        chunks.append(att.data)
+    chunks.append(f"\r\n--{boundary}--\r\n".encode())
+    content_type = (
+        f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
+        f'start="<{root_id}>"; start-info="{media}"'
+    )
+    return Encoded(b"".join(chunks), content_type)

@@ -1,0 +1,322 @@
+"""The post-scan job lifecycle, as one table of transitions, and the tracker
+that follows jobs across exchanges.
+
+Feed the tracker what crossed the wire, in order: ``exchange(request,
+response)`` for each request/response pair (response None if none came) and
+``event(message)`` for each event.  It correlates by WS-Addressing
+(MessageID <-> RelatesTo), groups exchanges into jobs by JobToken, and returns
+the sequence findings each exchange caused.  It never does I/O and holds a
+bounded amount of state: finished jobs are summarised and evicted.
+
+Job states (ours, not the server's JobState):
+
+    CREATING --CreatePostScanJob ok--> OPEN --SendImage--> OPEN
+    CREATING --fault--> FAILED
+    OPEN --EndPostScanJob--> ENDED          OPEN --CancelPostScanJob--> CANCELED
+    ENDED/CANCELED --PostScanJobEndStateEvent--> FINISHED
+    GetPostScanJobElements and status events are allowed in every state.
+
+Anything not in TRANSITIONS is a sequence finding (job.after-end).
+
+Sequence finding codes: job.unknown-token, job.after-end,
+job.duplicate-document-id, wsa.relates-to-unmatched, wsa.relates-to-mismatch,
+job.never-ended, job.images-mismatch, job.other-device.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import Finding, Message
+from .values import normalize_guid
+
+
+class JobState(enum.Enum):
+    CREATING = "creating"
+    OPEN = "open"
+    ENDED = "ended"
+    CANCELED = "canceled"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+S = JobState
+#: (state, what happened) -> next state.  What happened is an operation or
+#: event name; a fault answering an operation leaves the state unchanged.
+TRANSITIONS: dict[tuple[JobState, str], JobState] = {
+    (S.OPEN, "SendImage"): S.OPEN,
+    (S.OPEN, "EndPostScanJob"): S.ENDED,
+    (S.OPEN, "CancelPostScanJob"): S.CANCELED,
+    **{(s, "GetPostScanJobElements"): s for s in S},
+    **{(s, "PostScanJobStatusEvent"): s for s in S},
+    (S.OPEN, "PostScanJobEndStateEvent"): S.FINISHED,
+    (S.ENDED, "PostScanJobEndStateEvent"): S.FINISHED,
+    (S.CANCELED, "PostScanJobEndStateEvent"): S.FINISHED,
+}
+DONE = frozenset({S.FINISHED, S.FAILED})
+
+REF = "WS-DSP.md#addressing-rules-that-a-checker-can-verify"
+
+
+@dataclass(slots=True)
+class Job:
+    """What the tracker knows of one post-scan job."""
+
+    token: str | None
+    device: str
+    created_at: float
+    state: JobState = S.CREATING
+    user: str | None = None
+    psp_id: str | None = None
+    document_root: str | None = None
+    images: int = 0
+    document_ids: set[int | str] = field(default_factory=set)
+    exchanges: list[str] = field(default_factory=list)
+    events: int = 0
+    faults: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    outcome: str | None = None
+    images_reported: int | None = None
+    updated_at: float = 0.0
+    ended_at: float | None = None
+
+    @property
+    def short_token(self) -> str:
+        return (self.token or "?")[:8]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "device": self.device,
+            "user": self.user,
+            "psp_id": self.psp_id,
+            "document_root": self.document_root,
+            "state": self.state.value,
+            "outcome": self.outcome,
+            "images": self.images,
+            "images_reported": self.images_reported,
+            "events": self.events,
+            "faults": list(self.faults),
+            "exchanges": len(self.exchanges),
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "duration": (self.ended_at or self.updated_at) - self.created_at,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one exchange or event meant: its job (if any) and new findings."""
+
+    job: Job | None
+    findings: tuple[Finding, ...]
+
+
+class JobTracker:
+    """Follows post-scan jobs.  ``max_jobs`` bounds live jobs (oldest
+    finished first, then oldest), ``max_message_ids`` the remembered
+    request MessageIDs used to check RelatesTo."""
+
+    def __init__(self, *, max_jobs: int = 10_000, max_message_ids: int = 100_000,
+                 max_summaries: int = 10_000) -> None:
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self.finished: deque[dict[str, Any]] = deque(maxlen=max_summaries)
+        self._message_ids: OrderedDict[str, None] = OrderedDict()
+        self._max_jobs = max_jobs
+        self._max_ids = max_message_ids
+        self._anonymous = 0
+
+    # -------------------------------------------------------------- feeding
+
+    def exchange(
+        self,
+        request: Message,
+        response: Message | None,
+        *,
+        device: str = "",
+        exchange_id: str = "",
+        time: float = 0.0,
+    ) -> Observation:
+        findings: list[Finding] = []
+        if request.message_id:
+            self._remember(request.message_id)
+        if response is not None:
+            findings.extend(self._relates(request, response))
+        if request.protocol != "ws-dsp" or request.kind != "request":
+            return Observation(None, tuple(findings))
+        op = request.operation or ""
+        if op == "CreatePostScanJob":
+            job = self._create(request, response, device, time)
+        else:
+            job = self._continue(op, request, response, device, time, findings)
+        if job is not None:
+            if exchange_id:
+                job.exchanges.append(exchange_id)
+            if response is not None and response.kind == "fault" and response.fault:
+                job.faults.append(f"{op}: {response.fault.subcode or response.fault.code}")
+            job.updated_at = max(job.updated_at, time)
+            job.findings.extend(findings)
+        return Observation(job, tuple(findings))
+
+    def event(self, message: Message, *, exchange_id: str = "", time: float = 0.0) -> Observation:
+        if message.protocol != "ws-dsp" or message.kind != "event" or not message.job_token:
+            return Observation(None, ())
+        findings: list[Finding] = []
+        job = self.jobs.get(message.job_token)
+        if job is None:
+            findings.append(Finding("warning", "job.unknown-token",
+                                    f"event for JobToken {message.job_token} that no job has", REF))
+            return Observation(None, tuple(findings))
+        job.events += 1
+        name = message.operation or ""
+        body = message.body
+        inner = body.get("JobStatus") or body.get("PostScanJobEndState") or {}
+        reported = inner.get("ImagesReceived") if isinstance(inner, dict) else None
+        if isinstance(reported, int):
+            job.images_reported = reported
+            final = name == "PostScanJobEndStateEvent" or job.state in (S.ENDED, S.CANCELED)
+            if final and reported != job.images and job.state != S.CANCELED:
+                findings.append(Finding(
+                    "error", "job.images-mismatch",
+                    f"server reports ImagesReceived={reported} but acknowledged {job.images} SendImage(s)", REF))
+        if name == "PostScanJobEndStateEvent" and isinstance(inner, dict):
+            outcome = inner.get("JobCompletedState")
+            job.outcome = outcome if isinstance(outcome, str) else job.outcome
+            job.ended_at = job.ended_at or time
+        self._step(job, name, findings)
+        if exchange_id:
+            job.exchanges.append(exchange_id)
+        job.updated_at = max(job.updated_at, time)
+        job.findings.extend(findings)
+        return Observation(job, tuple(findings))
+
+    # ------------------------------------------------------------- queries
+
+    def job(self, token: str) -> Job | None:
+        return self.jobs.get(normalize_guid(token))
+
+    def finish(self) -> list[Finding]:
+        """End of capture: every job still open was never ended."""
+        out = []
+        for job in self.jobs.values():
+            if job.state in (S.OPEN, S.CREATING) and job.token:
+                finding = Finding("warning", "job.never-ended",
+                                  f"job {job.token} was never ended or cancelled", REF)
+                job.findings.append(finding)
+                out.append(finding)
+        return out
+
+    def evict(self, *, before: float) -> list[dict[str, Any]]:
+        """Summarise and forget jobs that are done, or idle since ``before``."""
+        gone = []
+        for key, job in list(self.jobs.items()):
+            if job.state in DONE or job.updated_at < before:
+                if job.state not in DONE and job.token and job.state in (S.OPEN, S.CREATING):
+                    job.findings.append(Finding("warning", "job.never-ended",
+                                                f"job {job.token} idle and never ended", REF))
+                summary = job.summary()
+                self.finished.append(summary)
+                gone.append(summary)
+                del self.jobs[key]
+        return gone
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.jobs.values())
+
+    # ------------------------------------------------------------ internals
+
+    def _remember(self, message_id: str) -> None:
+        key = normalize_guid(message_id)
+        self._message_ids[key] = None
+        self._message_ids.move_to_end(key)
+        while len(self._message_ids) > self._max_ids:
+            self._message_ids.popitem(last=False)
+
+    def _relates(self, request: Message, response: Message) -> Iterator[Finding]:
+        if not response.relates_to or response.protocol == "not-soap":
+            return
+        got = normalize_guid(response.relates_to)
+        if request.message_id and got == normalize_guid(request.message_id):
+            return
+        if got not in self._message_ids:
+            yield Finding("error", "wsa.relates-to-unmatched",
+                          f"RelatesTo {response.relates_to} matches no request seen", REF)
+        else:
+            yield Finding("error", "wsa.relates-to-mismatch",
+                          f"RelatesTo {response.relates_to} answers another request, "
+                          f"not {request.message_id}", REF)
+
+    def _create(self, request: Message, response: Message | None, device: str, time: float) -> Job:
+        body = request.body
+        instructions = body.get("PostScanInstructions")
+        token = response.job_token if response is not None and response.kind == "response" else None
+        job = Job(token=token, device=device, created_at=time, updated_at=time)
+        job.user = _text(body.get("UserIdentifier"))
+        job.psp_id = _text(body.get("PSP_Identifier"))
+        if isinstance(instructions, dict):
+            job.document_root = _text(instructions.get("DocumentRootName"))
+        if token:
+            job.state = S.OPEN
+            key = token
+        else:
+            job.state = S.FAILED
+            job.ended_at = time
+            self._anonymous += 1
+            key = f"failed-{self._anonymous}"
+        self.jobs[key] = job
+        self._bound()
+        return job
+
+    def _continue(self, op: str, request: Message, response: Message | None, device: str,
+                  time: float, findings: list[Finding]) -> Job | None:
+        token = request.job_token
+        if not token:
+            return None
+        job = self.jobs.get(token)
+        if job is None:
+            findings.append(Finding("error", "job.unknown-token",
+                                    f"{op} with JobToken {token} that the server never issued", REF))
+            return None
+        if device and job.device and device != job.device:
+            findings.append(Finding("warning", "job.other-device",
+                                    f"{op} for job {job.short_token} from {device}, created by {job.device}", REF))
+        if response is not None and response.kind == "fault":
+            return job
+        if op == "SendImage":
+            description = request.body.get("DocumentDescription")
+            doc_id = description.get("DocumentId") if isinstance(description, dict) else None
+            if doc_id is not None and job.state == S.OPEN:
+                if doc_id in job.document_ids:
+                    findings.append(Finding("warning", "job.duplicate-document-id",
+                                            f"DocumentId {doc_id} sent twice in job {job.short_token}", REF))
+                job.document_ids.add(doc_id)
+            if job.state == S.OPEN and response is not None:
+                job.images += 1
+        before = job.state
+        self._step(job, op, findings)
+        if job.state in (S.ENDED, S.CANCELED) and before != job.state:
+            job.ended_at = time
+        return job
+
+    def _step(self, job: Job, what: str, findings: list[Finding]) -> None:
+        nxt = TRANSITIONS.get((job.state, what))
+        if nxt is None:
+            findings.append(Finding("error", "job.after-end",
+                                    f"{what} for job {job.short_token} after it was {job.state.value}", REF))
+            return
+        job.state = nxt
+
+    def _bound(self) -> None:
+        while len(self.jobs) > self._max_jobs:
+            victim = next((k for k, j in self.jobs.items() if j.state in DONE), None)
+            victim = victim or next(iter(self.jobs))
+            self.finished.append(self.jobs.pop(victim).summary())
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
