@@ -285,8 +285,11 @@ def _eventing(
     )
 
 
+_EVENT_ACTIONS = tuple(names.action_for(name) for name in names.EVENTS)
+
+
 def subscribe(*, to: str, notify_to: str, expires: str = "PT1H",
-              actions: Iterable[str] = tuple(names.action_for(e) for e in names.EVENTS)) -> Message:
+              actions: Iterable[str] = _EVENT_ACTIONS) -> Message:
     return _eventing(
         "Subscribe",
         {
