@@ -30,6 +30,7 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 _PREFIX_OF = {uri: prefix for prefix, uri in names.PREFIXES.items()}
 _PREFIX_OF[XML_NS] = "xml"
 _QNAME_VALUED = frozenset({"Value", "Name"})
+_QNAME_NAMESPACES = frozenset({DSP, SOAP11, SOAP12})
 _HASH_CHUNK = 1 << 20
 
 _local = threading.local()
@@ -344,10 +345,17 @@ def _typed(local: str, text: str, walk: _Walk, path: str) -> Any:
 def _qname_text(local: str, text: str, el: Any) -> str:
     """QName values ("x:JobStatus") rewritten to the usual prefix, so they
     compare and re-encode whatever prefix the sender chose."""
-    if local not in _QNAME_VALUED or ":" not in text or "/" in text:
+    if local not in _QNAME_VALUED or "/" in text or " " in text or not text:
         return text
-    prefix, _, name = text.partition(":")
-    uri = el.nsmap.get(prefix)
+    prefix, sep, name = text.partition(":")
+    if sep:
+        uri = el.nsmap.get(prefix)
+    elif _split(el.tag)[0] in _QNAME_NAMESPACES:
+        # Where Name/Value are QNames, an unprefixed one is in the default
+        # namespace (a sender may make dsp the default and write "JobStatus").
+        uri, name = el.nsmap.get(None), text
+    else:
+        return text
     usual = _PREFIX_OF.get(uri) if uri else None
     if uri in (SOAP11, SOAP12):
         usual = "soap"
