@@ -10,6 +10,7 @@ size and depth are bounded.  What cannot be decoded becomes a Finding.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import uuid
 from collections.abc import Mapping
@@ -49,8 +50,18 @@ def _parser(recover: bool) -> etree.XMLParser:
             collect_ids=False,
             recover=recover,
         )
+        # lxml asks its resolvers before libxml2 opens any external entity;
+        # with collect_ids=False libxml2 would otherwise read a file:// parameter
+        # entity even though load_dtd is off.  Nothing external is ever read.
+        parser.resolvers.add(_NothingExternal())
         setattr(_local, key, parser)
     return parser
+
+
+class _NothingExternal(etree.Resolver):
+    # lxml calls resolve(url, public_id, context); lxml-stubs omit the context.
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
+        return self.resolve_string("", context, base_url=None)
 
 
 _TAGS: dict[str, tuple[str, str]] = {}
@@ -135,37 +146,98 @@ def _decode(
     return _decode_envelope(root, ns, soap_version, findings, parts, body, request, hash_attachments)
 
 
+_DTD_REFUSED = (
+    "document type declaration refused (SOAP forbids DTDs; entities were not expanded)"
+)
+#: (leading bytes, codec) of documents that are not ASCII-compatible; UTF-32
+#: before UTF-16, whose BOM starts the same way.
+_WIDE = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"),
+)
+_PROLOG_ITEM = re.compile(rb"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
+_PROLOG_ITEM_TEXT = re.compile(r"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
+_SPACE = re.compile(rb"[ \t\r\n]*")
+_SPACE_TEXT = re.compile(r"[ \t\r\n]*")
+
+
+def _after_prolog(xml: bytes) -> str | None:
+    """What follows the prolog (XML declaration, comments, processing
+    instructions, white space): "doctype", "element", or None when the
+    document does not go on with '<' at all (not XML).
+
+    The whole prolog is walked, however long, so a DTD cannot hide behind a
+    long comment; wide (UTF-16/32) documents are decoded for the walk."""
+    if xml[:1] != b"<" or xml[1:2] == b"\x00":
+        for magic, codec in _WIDE:
+            if xml.startswith(magic):
+                text = xml.decode(codec, errors="replace").lstrip("\ufeff")
+                pos = _walk_prolog(text, _PROLOG_ITEM_TEXT, _SPACE_TEXT)
+                if text.startswith("<!DOCTYPE", pos):
+                    return "doctype"
+                return "element" if text.startswith("<", pos) else None
+    start = 3 if xml[:3] == b"\xef\xbb\xbf" else 0
+    pos = _walk_prolog(xml, _PROLOG_ITEM, _SPACE, start)
+    if xml.startswith(b"<!DOCTYPE", pos):
+        return "doctype"
+    return "element" if xml.startswith(b"<", pos) else None
+
+
+def _walk_prolog(doc: Any, item: re.Pattern[Any], space: re.Pattern[Any], pos: int = 0) -> int:
+    while (found := item.match(doc, pos)) is not None:
+        pos = found.end()
+    end: int = space.match(doc, pos).end()  # type: ignore[union-attr]  # matches empty
+    return end
+
+
 def _parse(xml: bytes, media: str) -> tuple[Any, list[Finding]]:
-    head = xml[:4096]
-    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
-    if not (stripped.startswith(b"<") or head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:2] in (b"<\x00", b"\x00<")):
-        if "xml" in media:
-            return None, [Finding("error", "xml.not-xml", "body declared as XML does not start with '<'")]
-        return None, []
-    if b"<!DOCTYPE" in head or "<!DOCTYPE".encode("utf-16-le") in head or "<!DOCTYPE".encode("utf-16-be") in head:
-        return None, [
-            Finding("error", "xml.dtd-forbidden",
-                    "document type declaration refused (SOAP forbids DTDs; entities were not expanded)")
-        ]
     if len(xml) > MAX_XML_BYTES:
+        if _after_prolog(xml[:4096]) is None:
+            return _not_xml(media)
         return None, [
             Finding("error", "xml.too-large",
                     f"XML of {len(xml)} bytes is over the {MAX_XML_BYTES}-byte limit; not parsed")
         ]
+    start = _after_prolog(xml)
+    if start is None:
+        return _not_xml(media)
+    if start == "doctype":
+        return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
+    problems: list[Finding] = []
     try:
-        return etree.fromstring(xml, _parser(False)), []
+        root = etree.fromstring(xml, _parser(False))
     except etree.XMLSyntaxError as exc:
-        problem = Finding("error", "xml.malformed", f"malformed XML: {exc.msg or exc}")
-    try:
-        root = etree.fromstring(xml, _parser(True))
-    except etree.XMLSyntaxError:
-        root = None
-    return root, [problem]
+        problems.append(Finding("error", "xml.malformed", f"malformed XML: {exc.msg or exc}"))
+        try:
+            root = etree.fromstring(xml, _parser(True))
+        except etree.XMLSyntaxError:
+            root = None
+    if root is not None:
+        # Second line of defence, for encodings the prolog walk cannot read.
+        info = root.getroottree().docinfo
+        if info.internalDTD is not None or info.externalDTD is not None:
+            return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
+    return root, problems
+
+
+def _not_xml(media: str) -> tuple[Any, list[Finding]]:
+    if "xml" in media:
+        return None, [Finding("error", "xml.not-xml", "body declared as XML does not start with '<'")]
+    return None, []
+
+
+_ENVELOPE_NAMES = tuple(
+    "Envelope".encode(codec) for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
 
 
 def _looks_like_envelope(xml: bytes) -> bool:
-    head = xml[:65536]
-    return b"Envelope" in head or "Envelope".encode("utf-16-le") in head
+    """Whether XML we could not (or would not) parse names an Envelope: it
+    is then SOAP gone wrong rather than something else.  The prolog may be
+    long (a DTD behind a big comment), so all of the bounded XML is searched."""
+    return any(xml.find(name, 0, MAX_XML_BYTES) >= 0 for name in _ENVELOPE_NAMES)
 
 
 def _decode_envelope(
@@ -552,7 +624,8 @@ def encode(message: Message, attachments: tuple[AttachmentData, ...] = ()) -> En
     soap_ns = SOAP11 if message.soap_version == "1.1" else SOAP12
     wsa_ns = WSA10 if message.addressing == "2005/08" else WSA
     # dsp is always declared: QName texts (fault subcodes, element names) use it.
-    nsmap: dict[str | None, str] = {"soap": soap_ns, "wsa": wsa_ns, "dsp": DSP}
+    # (Any keys: lxml-stubs do not know that None names the default namespace.)
+    nsmap: dict[Any, str] = {"soap": soap_ns, "wsa": wsa_ns, "dsp": DSP}
     used = set(message.namespaces.values())
     sub_ns = message.fault.subcode_namespace if message.fault else None
     if sub_ns and sub_ns not in _PREFIX_OF:

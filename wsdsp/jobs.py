@@ -150,6 +150,7 @@ class JobTracker:
         if request.protocol != "ws-dsp" or request.kind != "request":
             return Observation(None, tuple(findings))
         op = request.operation or ""
+        job: Job | None
         if op == "CreatePostScanJob":
             job = self._create(request, response, device, time)
         else:

@@ -30,11 +30,12 @@ def sniff_format(data: bytes | memoryview) -> str | None:
     kind = filetype.guess(head)
     if kind is None:
         return None
-    return _FILETYPE_NAMES.get(kind.extension, kind.extension)
+    extension = str(kind.extension)
+    return _FILETYPE_NAMES.get(extension, extension)
 
 
 def _tiff_format(view: memoryview) -> str:
-    endian = "<" if view[:2] == b"II" else ">"
+    endian = "<" if bytes(view[:2]) == b"II" else ">"
     try:
         (offset,) = struct.unpack(endian + "I", view[4:8])
         pages = 0
