@@ -180,7 +180,9 @@ class JobTracker:
         reported = inner.get("ImagesReceived") if isinstance(inner, dict) else None
         if isinstance(reported, int):
             job.images_reported = reported
-            final = name == "PostScanJobEndStateEvent" or job.state in (S.ENDED, S.CANCELED)
+            # Status events are queued per subscription and may arrive after
+            # EndPostScanJob with an older count: compare final reports only.
+            final = name == "PostScanJobEndStateEvent" or inner.get("JobState") in ("Completed", "Aborted")
             if final and reported != job.images and job.state != S.CANCELED:
                 findings.append(Finding(
                     "error", "job.images-mismatch",
