@@ -126,9 +126,14 @@ def _decode(
     if media == "multipart/related":
         parts = mtom.split(body, content_type or "")
         findings.extend(parts.findings)
-        if parts.root is None:
+        if parts.root is not None:
+            xml = body[parts.root.start : parts.root.end]
+            root_type = parts.root.content_type
+            media = mtom.content_type_params(root_type)[0] if root_type else ""
+        elif _after_prolog(body[:4096]) is not None:
+            parts = None  # labelled multipart, sent as plain XML: read it as that
+        else:
             return Message(protocol="not-soap", findings=tuple(findings))
-        xml = body[parts.root.start : parts.root.end]
     root, early = _parse(xml, media)
     findings.extend(early)
     if root is None:
@@ -565,7 +570,6 @@ def _attachments(
                         names.SPEC_REF + "#transport")
             )
         return ()
-    wanted = [mtom.normalize_cid(h) for h in walk.includes]
     out: list[Attachment] = []
     for part in parts.parts:
         if part is parts.root:
@@ -586,12 +590,11 @@ def _attachments(
                 sha256=digest,
                 sniffed_format=sniff_format(view),
                 span=(part.start, part.end),
-                referenced=cid in wanted,
+                referenced=any(mtom.href_matches(h, cid) for h in walk.includes),
             )
         )
-    have = {a.content_id for a in out}
-    for href, cid in zip(walk.includes, wanted, strict=True):
-        if cid not in have:
+    for href in walk.includes:
+        if not any(mtom.href_matches(href, a.content_id) for a in out):
             findings.append(
                 Finding("error", "mtom.attachment-missing",
                         f"xop:Include {href!r} matches no MIME part", names.SPEC_REF + "#transport")

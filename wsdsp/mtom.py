@@ -19,6 +19,7 @@ from .messages import Finding
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 _BLANK_LINE = re.compile(rb"\r?\n[ \t]*\r?\n")
 _BLANK_AT_START = re.compile(rb"[ \t]*\r?\n")
+_DELIMITER_END = re.compile(rb"--|[ \t]*(?:\r?\n|\Z)")
 MAX_PARTS = 1000
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -32,7 +33,7 @@ class Part:
     @property
     def content_id(self) -> str | None:
         cid = self.headers.get("content-id")
-        return normalize_cid(cid) if cid else None
+        return header_cid(cid) if cid else None
 
     @property
     def content_type(self) -> str | None:
@@ -59,11 +60,27 @@ def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
 
 
 def normalize_cid(value: str) -> str:
-    """A Content-ID or cid: URL in one comparable form (no <>, no cid:, unescaped)."""
+    """A cid: URL (an xop:Include href) in the form of the Content-ID it
+    names: no cid:, no <>, URL-unescaped (RFC 2392)."""
     value = value.strip()
     if value[:4].lower() == "cid:":
         value = value[4:]
     return unquote(value.strip().strip("<>").strip())
+
+
+def header_cid(value: str) -> str:
+    """A Content-ID header value (or the start parameter) without its <>.
+    Not unescaped: only the URL form is escaped, "a%41" in a header is
+    literally that."""
+    return value.strip().strip("<>").strip()
+
+
+def href_matches(href: str, content_id: str) -> bool:
+    """Whether an xop:Include href names the part with this Content-ID;
+    unescaped hrefs, as some stacks send them, match too."""
+    raw = href.strip()
+    raw = raw[4:] if raw[:4].lower() == "cid:" else raw
+    return content_id in (normalize_cid(href), raw.strip().strip("<>").strip())
 
 
 def split(body: bytes, content_type: str) -> Multipart:
@@ -125,21 +142,27 @@ def split(body: bytes, content_type: str) -> Multipart:
         )
     start = params.get("start")
     if start:
-        wanted = normalize_cid(start)
+        wanted = header_cid(start)
         result.root = next((p for p in result.parts if p.content_id == wanted), None)
         if result.root is None:
             result.findings.append(
-                Finding("error", "mtom.root-not-found", f"no part has the start Content-ID {start!r}")
+                Finding("error", "mtom.root-not-found",
+                        f"no part has the start Content-ID {start!r}; reading the first part as the root")
             )
-    if result.root is None and result.parts and not start:
-        result.root = result.parts[0]
+    if result.root is None and result.parts:
+        result.root = result.parts[0]  # RFC 2387: the root unless start says otherwise
     return result
 
 
 def _find_delimiter(body: bytes, delim: bytes, start: int) -> int:
-    """Next delimiter that begins a line (or the body)."""
+    """Next delimiter that begins a line (or the body) and ends one (RFC 2046:
+    only "--", transport padding and the line break may follow it), so that
+    a boundary that is a prefix of another string never matches it."""
     pos = body.find(delim, start)
-    while pos > 0 and body[pos - 1 : pos] != b"\n":
+    while pos >= 0:
+        if pos == 0 or body[pos - 1 : pos] == b"\n":
+            if _DELIMITER_END.match(body, pos + len(delim)):
+                return pos
         pos = body.find(delim, pos + 1)
     return pos
 

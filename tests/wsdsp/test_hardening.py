@@ -18,12 +18,22 @@ from pathlib import Path
 import pytest
 
 from tests.wsdsp import support
-from wsdsp import Message, codec, decode
+from wsdsp import Message, build, codec, decode, encode
 
-ENVELOPE = (
-    b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope">'
-    b"<soap:Body><x>%s</x></soap:Body></soap:Envelope>"
-)
+TOKEN = "1ba72b60-c873-4d9d-b523-66616fe03ea9"
+# A real message (built, never hand-written) whose JobToken text is the slot
+# for hostile content.
+_REAL = encode(build.job_request("CancelPostScanJob", to="https://s/ScanServer/x", token=TOKEN))
+_HEAD, _, _TAIL = _REAL.content.partition(TOKEN.encode())
+_HEAD = _HEAD.partition(b"?>\n")[2] or _HEAD  # no XML declaration: tests add their own prolog
+
+
+class _Envelope:
+    def __mod__(self, inner: bytes) -> bytes:
+        return _HEAD + inner + _TAIL
+
+
+ENVELOPE = _Envelope()
 
 
 def bomb(levels: int, base: str, fanout: int = 10) -> bytes:
@@ -223,16 +233,16 @@ def test_deep_nesting_is_bounded(closed: bool) -> None:
     message = decode(ENVELOPE % inner)
     codes = {f.code for f in message.findings}
     assert "xml.malformed" in codes and "decode.internal" not in codes
-    assert message.protocol == "soap"
+    assert message.protocol == "ws-dsp"  # the recovered tree still says what it was
     text = next(f.text for f in message.findings if f.code == "xml.malformed")
     assert "depth" in text.lower()
 
 
 def test_nesting_within_the_parser_limit_decodes() -> None:
-    depth = 250
+    depth = 250  # with Envelope/Body/CancelPostScanJobRequest/JobToken: libxml2's 256
     message = decode(ENVELOPE % (b"<a>" * depth + b"deep" + b"</a>" * depth))
     assert "decode.internal" not in {f.code for f in message.findings}
-    node = message.fields["x"]
+    node = message.body["JobToken"]
     for _ in range(depth - 1):
         node = node["a"]
     assert node["a"] == "deep"
@@ -263,7 +273,7 @@ def test_invalid_utf8_is_malformed_not_a_crash() -> None:
     message = decode(ENVELOPE % b"caf\xc3 \xff\xfe bad")
     codes = {f.code for f in message.findings}
     assert "xml.malformed" in codes and "decode.internal" not in codes
-    assert message.protocol == "soap"
+    assert message.operation == "CancelPostScanJob"
 
 
 @pytest.mark.parametrize(
@@ -287,4 +297,4 @@ def test_garbage_declared_as_xml_says_so() -> None:
 
 def test_envelope_after_long_leading_space_is_read() -> None:
     message = decode(b" \r\n" * 10_000 + ENVELOPE % b"1")
-    assert message.protocol == "soap" and message.fields == {"x": "1"}
+    assert message.protocol == "ws-dsp" and message.body == {"JobToken": "1"}
