@@ -223,6 +223,8 @@ class Capture:
         self.slots: dict[int, Slot] = {}
         self.candidates: dict[Slot, list[Recorded]] = {}
         self.devices: list[str] = []
+        #: Origins the devices talked to or were told to talk to (recorded
+        #: server, or the proxy that rewrote its addresses).
         self.origins: set[str] = set()
         self.job_devices: dict[str, str] = {}
         for rec in self.exchanges:
@@ -232,6 +234,8 @@ class Capture:
                 origin = origin_of(url)
                 if origin:
                     self.origins.add(origin)
+            if rec.response is not None:
+                self.origins.update(o for o in map(origin_of, advertised(rec.response.fields)) if o)
             token = _issued_token(rec)
             if token is not None and token not in self.creates:
                 self.creates[token] = rec
@@ -284,6 +288,20 @@ def slot_of(request: Message, *, device: str, method: str, url: str, job: str | 
             return ("", "job:" + job, op)
         return (device, "unissued", op)
     return (device, "session", op)
+
+
+def advertised(fields: Any) -> Iterable[str]:
+    """The http(s) addresses a server hands out: ``Address`` elements and
+    ``XAddrs`` lists (service endpoint, subscription manager)."""
+    if isinstance(fields, Mapping):
+        for key, value in fields.items():
+            if key in ("Address", "XAddrs") and isinstance(value, str):
+                yield from (u for u in value.split() if origin_of(u))
+            else:
+                yield from advertised(value)
+    elif isinstance(fields, list):
+        for item in fields:
+            yield from advertised(item)
 
 
 def _issued_token(rec: Recorded) -> str | None:
@@ -523,7 +541,7 @@ class ServerReplay:
         address = notify_to(request)
         if address is not None:
             live.notify_to = address
-        retry = self._answered.get(normalize_guid(request.message_id or "")) if request.message_id else None
+        retry = self._retry_of(request, live, method, url)
         rec = retry or self._match(request, live, method, url)
         if rec is None:
             self.unmatched += 1
@@ -590,6 +608,20 @@ class ServerReplay:
         where = group.replace("job:", "job ")
         have = len(self.capture.candidates.get((device, group, op), []))
         return f"{op} in {where}: the capture has {have}, all used or none with equal keys"
+
+    def _retry_of(self, request: Message, live: _LiveDevice, method: str, url: str) -> Recorded | None:
+        """The recorded exchange to answer a resent request (same MessageID)
+        with again, unless the recording shows the same resend: then the
+        next recorded attempt answers it, as it did then."""
+        if not request.message_id:
+            return None
+        before = self._answered.get(normalize_guid(request.message_id))
+        if before is None:
+            return None
+        nxt = self._match(request, live, method, url)
+        if nxt is not None and _same_id(nxt.request.message_id, before.request.message_id):
+            return None
+        return before
 
     def _remember(self, message_id: str, rec: Recorded) -> None:
         self._answered[normalize_guid(message_id)] = rec
@@ -1034,7 +1066,9 @@ class ClientReplay:
         message = rewrite(rec.request, rewriter)
         if self.notify_to and notify_to(message) is not None:
             message = set_notify_to(message, self.notify_to)
-        encoded = encode(message, rec.attachment_data())
+        # content ids may embed the JobToken (the href in the body was rewritten too)
+        parts = tuple(replace(a, content_id=rewriter.text(a.content_id)) for a in rec.attachment_data())
+        encoded = encode(message, parts)
         return Outgoing(step, rec.method, url, message, encoded.content, encoded.content_type)
 
     def observe(
@@ -1123,7 +1157,7 @@ class ClientReplay:
     def report(self) -> Report:
         results = [self.results[s.number] for s in self.steps if s.number in self.results]
         return Report(self.target_origin, tuple(results), tuple(self.event_differences()),
-                      skipped=len(self.steps) - len(results))
+                      skipped=len(self.steps) - len(results), events_received=len(self.live_events))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -1134,6 +1168,7 @@ class Report:
     results: tuple[ExchangeResult, ...]
     event_differences: tuple[Difference, ...] = ()
     skipped: int = 0
+    events_received: int = 0
 
     @property
     def differing(self) -> list[ExchangeResult]:
@@ -1151,6 +1186,7 @@ class Report:
             "exchanges": len(self.results),
             "differing": len(self.differing),
             "skipped": self.skipped,
+            "events_received": self.events_received,
             "results": [r.to_json() for r in self.results],
             "events": [d.to_json() for d in self.event_differences],
         }
@@ -1171,6 +1207,7 @@ __all__ = [
     "Rewriter",
     "ServerReplay",
     "Step",
+    "advertised",
     "compare_exchange",
     "compare_messages",
     "notify_to",

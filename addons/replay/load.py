@@ -1,0 +1,80 @@
+"""Captures in, ``wsdsp.replay.Recorded`` out.
+
+Reads mitmproxy captures (ours, with ``flow.metadata["dspscope"]``, and
+stock ``mitmdump -w`` ones without it).  Replay needs the whole decoded
+message (namespaces, headers) and the raw bodies (images), which the JSON
+record does not keep, so bodies are decoded here with ``wsdsp.decode``;
+what our metadata already says (exchange or event, the device) is taken
+from it, and computed the proxy's way for stock captures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from mitmproxy import http
+
+from addons.decode import METADATA_KEY, device_of
+from addons.record import CaptureError, read_capture
+from wsdsp.replay import Capture, Recorded, recorded
+
+
+def recorded_of(flow: http.HTTPFlow, index: int) -> Recorded:
+    """One flow as replay sees it."""
+    req, resp = flow.request, flow.response
+    meta = flow.metadata.get(METADATA_KEY)
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    rec = recorded(
+        index=index,
+        id=flow.id,
+        device="",
+        method=req.method,
+        url=req.pretty_url,
+        request_body=_body(req),
+        request_content_type=req.headers.get("content-type"),
+        status=resp.status_code if resp is not None else None,
+        response_body=_body(resp) if resp is not None else None,
+        response_content_type=resp.headers.get("content-type") if resp is not None else None,
+        started=req.timestamp_start or flow.timestamp_created,
+        sent=req.timestamp_end,
+        answered=resp.timestamp_start if resp is not None else None,
+        ended=resp.timestamp_end if resp is not None else None,
+        kind=kind if kind in ("exchange", "event") else None,
+    )
+    device = meta.get("device") if isinstance(meta, dict) else None
+    if not isinstance(device, str) or not device:
+        device = device_of(flow, rec.kind)
+    return replace(rec, device=device)
+
+
+def _body(message: http.Message) -> bytes:
+    content = message.get_content(strict=False)
+    return content if content is not None else b""
+
+
+def recorded_flows(flows: Iterable[Any]) -> list[Recorded]:
+    """The HTTP flows among ``flows``, in order, as Recorded items (anything
+    already a Recorded is renumbered and kept)."""
+    out: list[Recorded] = []
+    for flow in flows:
+        if isinstance(flow, Recorded):
+            out.append(replace(flow, index=len(out)))
+        elif isinstance(flow, http.HTTPFlow) and flow.request is not None:
+            out.append(recorded_of(flow, len(out)))
+    return out
+
+
+def load_captures(paths: Sequence[str]) -> Capture:
+    """Every HTTP flow of the given capture files, in time order.
+
+    Raises CaptureError for a missing or damaged file."""
+    flows: list[Any] = []
+    for path in paths:
+        flows.extend(read_capture(path))
+    flows.sort(key=lambda f: getattr(getattr(f, "request", None), "timestamp_start", 0.0) or 0.0)
+    return Capture(recorded_flows(flows))
+
+
+__all__ = ["CaptureError", "load_captures", "recorded_flows", "recorded_of"]
