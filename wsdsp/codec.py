@@ -371,6 +371,8 @@ def _convert(el: Any, path: str, ns: str, walk: _Walk) -> Any:
         ans, alocal = _split(key)
         if ans:
             walk.namespaces[f"{path}/@{alocal}"] = ans
+            if ans not in names.KNOWN_NAMESPACES and ans != XML_NS and ans not in walk.dialects:
+                walk.extensions.append(f"{path}/@{alocal}")
         out["@" + alocal] = _typed(alocal, _qname_text(alocal, value, el), walk, path)
     if ns == XOP and local == "Include":
         walk.includes.append(attrib.get("href", ""))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from wsdsp import mtom
+from wsdsp import Message, mtom
 
 FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 QNAME_TEXT = re.compile(r"([A-Za-z_][\w.-]*):([A-Za-z_][\w.-]*)")
@@ -137,3 +137,86 @@ def image(kind: str, *, pages: int = 1) -> bytes:
     out = io.BytesIO()
     page.save(out, fmt, **options)
     return out.getvalue()
+
+
+# ------------------------------------------------------------------ builders
+
+SERVER = "https://scan.example:5362/ScanServer/4d15d73c-bbcd-4cba-beae-07e1f8ea9475"
+SINK = "https://device.example:5358/events"
+TOKEN = "264a19bf-3604-4603-b59d-b47e0f669a1e"
+USER = "S-1-5-21-917267712-1342860078-1792151419-500"
+PSP = "C4F199C7-6876-4549-A86E-A85035952448"
+
+
+def built_messages() -> dict[str, tuple[Message, Message | None]]:
+    """One message from every builder: name -> (message, the request it answers)."""
+    from wsdsp import build
+    from wsdsp.names import FILESHARE, SHAREPOINT
+
+    create = build.create_post_scan_job(
+        to=SERVER, user=USER, psp_id=PSP, document_root="Invoices",
+        filters=[build.fileshare_filter(r"\\files\scans", r"\\backup\scans"),
+                 build.email_filter("a@example.com", "b@example.com", send_to_scan_user=True),
+                 build.filter_instructions(SHAREPOINT, {"SharePointConfig": {"SaveToMySite": True}})],
+        continue_on_error=False,
+    )
+    end = build.job_request("EndPostScanJob", to=SERVER, token=TOKEN)
+    cancel = build.job_request("CancelPostScanJob", to=SERVER, token=TOKEN)
+    elements = build.get_elements(to=SERVER, token=TOKEN)
+    image = build.send_image(to=SERVER, token=TOKEN, document_id=7, format="tiff-multi-g4",
+                             content_id="page7@device")
+    status = {"JobStatus": {
+        "JobToken": TOKEN, "JobState": "Processing",
+        "JobStateReasons": {"JobStateReason": ["None"]},
+        "FilterStatuses": {"FilterStatus": [{"Dialect": FILESHARE, "FilterState": "Processing"}]},
+        "ImagesReceived": 3, "JobCreatedTime": "2026-01-01T10:00:00Z"}}
+    end_state = {"PostScanJobEndState": {
+        "JobToken": TOKEN, "PSP_Identifier": PSP, "PSP_DisplayName": "Invoices",
+        "JobOriginatingUserName": "alice", "JobCompletedState": "Completed",
+        "JobCompletedStateReasons": {"JobStateReason": ["PostScanJobCompletedSuccessfully"]},
+        "FilterCompletedStatuses": {"FilterStatus": [{"Dialect": FILESHARE, "FilterState": "CompletedSuccessfully"}]},
+        "ImagesReceived": 3, "JobCompletedTime": "2026-01-01T10:01:00Z"}}
+    subscribe = build.subscribe(to=SERVER, notify_to=SINK)
+    renew = build.eventing_request("Renew", to=SERVER, identifier="urn:uuid:5b1e", expires="PT2H")
+    status_req = build.eventing_request("GetStatus", to=SERVER, identifier="urn:uuid:5b1e")
+    unsubscribe = build.eventing_request("Unsubscribe", to=SERVER, identifier="urn:uuid:5b1e")
+    get = build.transfer_get(to=SERVER)
+    probe = build.probe(to=SERVER)
+    out: dict[str, tuple[Message, Message | None]] = {
+        "create": (create, None),
+        "create-response": (build.response(create, {"JobToken": TOKEN}), create),
+        "send-image": (image, None),
+        "send-image-response": (build.response(image), image),
+        "end": (end, None),
+        "end-response": (build.response(end), end),
+        "cancel": (cancel, None),
+        "cancel-response": (build.response(cancel), cancel),
+        "elements": (elements, None),
+        "elements-response": (build.response(elements, {"JobElements": {"ElementData": [
+            {"@Name": "dsp:JobStatus", "@Valid": True, **status},
+            {"@Name": "dsp:JobDescription", "@Valid": False}]}}), elements),
+        "status-event": (build.event("PostScanJobStatusEvent", status, to=SINK), None),
+        "end-state-event": (build.event("PostScanJobEndStateEvent", end_state, to=SINK), None),
+        "subscribe": (subscribe, None),
+        "subscribe-response": (build.subscribe_response(
+            subscribe, manager=SERVER + "/subs", identifier="urn:uuid:5b1e", expires="PT1H"), subscribe),
+        "renew": (renew, None),
+        "renew-response": (build.eventing_response(renew, expires="PT2H"), renew),
+        "get-status": (status_req, None),
+        "get-status-response": (build.eventing_response(status_req, expires="PT1H"), status_req),
+        "unsubscribe": (unsubscribe, None),
+        "unsubscribe-response": (build.eventing_response(unsubscribe), unsubscribe),
+        "subscription-end": (build.subscription_end(
+            to=SINK, manager=SERVER + "/subs", identifier="urn:uuid:5b1e", status="SourceShuttingDown"), None),
+        "transfer-get": (get, None),
+        "transfer-get-response": (build.transfer_get_response(
+            get, hosted_address=SERVER, service_id="urn:uuid:9a1c"), get),
+        "probe": (probe, None),
+        "probe-matches": (build.probe_matches(probe, xaddrs="https://scan.example:5362/ScanServer"), probe),
+    }
+    for subcode in ("ActionNotSupported", "InvalidArgs", "OperationFailed",
+                    "ServerErrorTemporaryError", "ServerErrorInternalError"):
+        detail = "PSP_Identifier" if subcode == "InvalidArgs" else None
+        out[f"fault-{subcode}"] = (build.fault(create, subcode, detail), create)
+    out["fault-vendor"] = (build.fault(end, "PrinterOnFire", "tray 2", subcode_namespace="urn:vendor:x"), end)
+    return out
