@@ -1,0 +1,204 @@
+"""Keep the device on the proxy in reverse mode.
+
+The scan server advertises its own addresses: the XAddrs of ProbeMatches,
+the Hosted service endpoint in its DPWS metadata, the SubscriptionManager of
+a SubscribeResponse.  A device that follows them would talk to the server
+directly after discovery and leave the proxy.  This addon rewrites those
+addresses to the proxy's own (as the device reached it), remembers the pair,
+and maps the proxy address back to the server's in the ``wsa:To`` of the
+requests that come in, so the server sees the addresses it handed out.
+
+Only the address text changes: the body is otherwise left byte for byte as
+the server sent it (no re-serialisation).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from addons import decode
+
+logger = logging.getLogger(__name__)
+
+_ADVERTISING = frozenset({"ws-discovery", "ws-transfer", "ws-eventing"})
+MAX_REMEMBERED = 4096
+
+
+def substitute(body: bytes, replacements: Mapping[str, str]) -> bytes | None:
+    """``body`` with each whole address text ``old`` replaced by ``new``, or
+    None when nothing changed (or the body is not in an ASCII-compatible
+    encoding).  An address matches only as a whole element text or list
+    item: between ``>``/whitespace and ``<``/whitespace."""
+    if not replacements or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+        return None
+    table = {escape(old).encode(): escape(new).encode() for old, new in replacements.items()}
+    alternatives = b"|".join(re.escape(old) for old in sorted(table, key=len, reverse=True))
+    pattern = re.compile(rb"(?<=[>\s])(" + alternatives + rb")(?=[<\s])")
+    result, count = pattern.subn(lambda m: table[m.group(1)], body)
+    return result if count else None
+
+
+def is_url(text: object) -> bool:
+    return isinstance(text, str) and text[:8].lower().startswith(("http://", "https://"))
+
+
+def advertised(fields: Any) -> Iterator[str]:
+    """Every http(s) address in ``XAddrs`` lists and ``Address`` elements."""
+    if isinstance(fields, Mapping):
+        for key, value in fields.items():
+            if key == "XAddrs" and isinstance(value, str):
+                yield from (u for u in value.split() if is_url(u))
+            elif key == "Address" and is_url(value):
+                yield value
+            else:
+                yield from advertised(value)
+    elif isinstance(fields, list):
+        for item in fields:
+            yield from advertised(item)
+
+
+def proxy_origin(flow: http.HTTPFlow, override: str | None = None) -> tuple[str, str]:
+    """(scheme, host:port) under which the device reached the proxy."""
+    if override:
+        parts = urlsplit(override if "://" in override else "http://" + override)
+        return parts.scheme, parts.netloc
+    client = flow.client_conn
+    scheme = "https" if client.tls_established else "http"
+    host, port = (client.sockname or ("127.0.0.1", 0))[:2]
+    host = client.sni or str(host)
+    if ":" in host:
+        host = f"[{host}]"
+    return scheme, f"{host}:{port}"
+
+
+def origin_key(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, default ports filled in, for comparing."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def with_origin(url: str, scheme: str, netloc: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def reverse_mode(flow: http.HTTPFlow) -> ReverseMode | None:
+    mode = flow.client_conn.proxy_mode
+    return mode if isinstance(mode, ReverseMode) else None
+
+
+class Addresses:
+    """Rewrites advertised server addresses to the proxy's (reverse mode)."""
+
+    name = "dspscope_addresses"
+
+    def __init__(self) -> None:
+        self.back: OrderedDict[str, str] = OrderedDict()
+        self.rewritten = 0
+        self.errors = 0
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "dspscope_rewrite_addresses", bool, True,
+            "In reverse mode, rewrite the addresses the server advertises (XAddrs, Hosted, "
+            "SubscriptionManager) to the proxy's own, so devices keep using the proxy.",
+        )
+        loader.add_option(
+            "dspscope_advertise", str | None, None,
+            "The proxy address to advertise to devices, e.g. https://proxy.example:5362 "
+            "(default: the address each device connected to).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "dspscope_advertise" in updated and ctx.options.dspscope_advertise:
+            parts = urlsplit(ctx.options.dspscope_advertise)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise exceptions.OptionsError(
+                    f"dspscope_advertise must be http(s)://HOST:PORT, not "
+                    f"{ctx.options.dspscope_advertise!r}")
+
+    def _active(self, flow: http.HTTPFlow) -> ReverseMode | None:
+        if not ctx.options.dspscope_rewrite_addresses or decode.decoded(flow).relayed_to:
+            return None
+        return reverse_mode(flow)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or not self._active(flow):
+            return
+        try:
+            self._advertise_proxy(flow, flow.response)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.errors += 1
+            decode.report_error(flow, "address rewrite", exc)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        mode = self._active(flow)
+        if mode is None or flow.response is not None:
+            return
+        try:
+            self._map_back(flow, mode)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.errors += 1
+            decode.report_error(flow, "address map-back", exc)
+
+    def _advertise_proxy(self, flow: http.HTTPFlow, response: http.Response) -> None:
+        msg = decode.message(flow, "response")
+        if msg.protocol not in _ADVERTISING or msg.kind != "response":
+            return
+        scheme, netloc = proxy_origin(flow, ctx.options.dspscope_advertise)
+        mapping = {}
+        for url in advertised(msg.fields):
+            ours = with_origin(url, scheme, netloc)
+            if ours != url:
+                mapping[url] = ours
+        body = decode.body_of(response)
+        changed = substitute(body, mapping) if body else None
+        if changed is None:
+            return
+        response.content = changed
+        self.rewritten += 1
+        for old, new in mapping.items():
+            self._remember(new, old)
+            decode.note_rewrite(flow, "response", "address", old, new)
+
+    def _map_back(self, flow: http.HTTPFlow, mode: ReverseMode) -> None:
+        msg = decode.message(flow, "request")
+        to = msg.to
+        if msg.protocol == "not-soap" or not is_url(to):
+            return
+        assert to is not None
+        scheme, netloc = proxy_origin(flow, ctx.options.dspscope_advertise)
+        if origin_key(to) != origin_key(f"{scheme}://{netloc}/"):
+            return
+        original = self.back.get(to) or with_origin(to, mode.scheme, _netloc(mode.address))
+        body = decode.body_of(flow.request)
+        changed = substitute(body, {to: original}) if body else None
+        if changed is None:
+            return
+        flow.request.content = changed
+        decode.note_rewrite(flow, "request", "address", to, original)
+
+    def _remember(self, ours: str, theirs: str) -> None:
+        self.back[ours] = theirs
+        self.back.move_to_end(ours)
+        while len(self.back) > MAX_REMEMBERED:
+            self.back.popitem(last=False)
+
+
+def _netloc(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,336 @@
+"""Decode every HTTP exchange once, follow jobs, and record the verdict in
+``flow.metadata["dspscope"]`` (saved with the flow).
+
+Two addons share this module because they sit at both ends of the chain:
+``Decode`` runs first and decodes each body as it arrives, so that later
+addons (addresses, events, the rules addon) read the decoded Message instead
+of parsing again; ``Track`` runs last, after anything that may have rewritten
+a body, feeds the job tracker and writes the metadata.
+
+Other addons get the decoded messages with ``decoded(flow)`` or
+``message(flow, "request"|"response")``.  A body that was replaced since it
+was decoded (its ``raw_content`` is another object) is decoded again on the
+next call; nothing else is ever decoded twice.
+
+The proxy fails open: an exception here is logged and counted, and the flow
+goes on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mitmproxy import ctx, http
+
+from wsdsp import Message, decode
+from wsdsp.jobs import JobTracker, Observation
+from wsdsp.mtom import content_type_params
+
+logger = logging.getLogger(__name__)
+
+Side = Literal["request", "response"]
+METADATA_KEY = "dspscope"
+METADATA_VERSION = 1
+#: Bodies above this size are decoded in a worker thread, so that hashing a
+#: scanned image does not stall every other connection of the proxy.
+THREAD_THRESHOLD = 1 << 20
+#: Bodies above this size whose Content-Type says they are not XML are not
+#: decompressed or parsed (firmware images, web UI assets).
+SNIFF_LIMIT = 64 * 1024
+_XML_MEDIA = ("application/soap+xml", "text/xml", "application/xml", "multipart/related",
+              "application/xop+xml")
+NOT_SOAP = Message(protocol="not-soap")
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The decoded messages of one flow, and the body objects they came from."""
+
+    request: Message | None = None
+    response: Message | None = None
+    request_raw: bytes | None = None
+    response_raw: bytes | None = None
+    #: Set by the events addon on an event it relayed to the device's sink.
+    relayed_to: str | None = None
+    done: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+_registry: weakref.WeakKeyDictionary[http.HTTPFlow, Decoded] = weakref.WeakKeyDictionary()
+
+
+def decoded(flow: http.HTTPFlow) -> Decoded:
+    """The decoded state of ``flow`` (created empty on first use).  Held
+    weakly: it goes away with the flow."""
+    state = _registry.get(flow)
+    if state is None:
+        state = _registry[flow] = Decoded()
+    return state
+
+
+def body_of(msg: http.Message) -> bytes | None:
+    """The body to decode: ``raw_content`` itself (no copy) unless a
+    Content-Encoding must be undone first."""
+    raw = msg.raw_content
+    if raw is None:
+        return None
+    if not msg.headers.get("content-encoding"):
+        return raw
+    if len(raw) > SNIFF_LIMIT and not _looks_xml(msg.headers.get("content-type")):
+        return None
+    return msg.get_content(strict=False)
+
+
+def _looks_xml(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    media, _ = content_type_params(content_type)
+    return media in _XML_MEDIA or media.endswith("+xml")
+
+
+def _decode_side(msg: http.Message | None, request: Message | None) -> Message:
+    if msg is None:
+        return NOT_SOAP
+    content_type = msg.headers.get("content-type")
+    raw = msg.raw_content
+    if raw is not None and len(raw) > SNIFF_LIMIT and not _looks_xml(content_type):
+        return NOT_SOAP
+    body = body_of(msg)
+    if not body:
+        return NOT_SOAP
+    return decode(body, content_type, request=request)
+
+
+def _inputs(flow: http.HTTPFlow, side: Side) -> tuple[http.Message | None, Message | None]:
+    if side == "request":
+        return flow.request, None
+    return flow.response, message(flow, "request")
+
+
+def _is_current(state: Decoded, flow: http.HTTPFlow, side: Side) -> bool:
+    msg = flow.request if side == "request" else flow.response
+    current = msg.raw_content if msg is not None else None
+    if side == "request":
+        return state.request is not None and state.request_raw is current
+    return state.response is not None and state.response_raw is current
+
+
+def _store(state: Decoded, flow: http.HTTPFlow, side: Side, message: Message) -> Message:
+    msg = flow.request if side == "request" else flow.response
+    raw = msg.raw_content if msg is not None else None
+    if side == "request":
+        state.request, state.request_raw = message, raw
+    else:
+        state.response, state.response_raw = message, raw
+    return message
+
+
+def message(flow: http.HTTPFlow, side: Side) -> Message:
+    """The decoded request or response of ``flow``; decodes only if the body
+    has not been decoded yet or was replaced since."""
+    state = decoded(flow)
+    if _is_current(state, flow, side):
+        found = state.request if side == "request" else state.response
+        assert found is not None
+        return found
+    return _store(state, flow, side, _decode_side(*_inputs(flow, side)))
+
+
+async def message_async(flow: http.HTTPFlow, side: Side) -> Message:
+    """``message`` with large bodies decoded in a worker thread."""
+    state = decoded(flow)
+    if _is_current(state, flow, side):
+        return message(flow, side)
+    msg = flow.request if side == "request" else flow.response
+    raw = msg.raw_content if msg is not None else None
+    if raw is None or len(raw) < THREAD_THRESHOLD:
+        return message(flow, side)
+    result = await asyncio.to_thread(_decode_side, *_inputs(flow, side))
+    return _store(state, flow, side, result)
+
+
+def report_error(flow: http.HTTPFlow, where: str, exc: BaseException) -> None:
+    """Count and log a failure of ours; the flow itself is left alone."""
+    text = f"{where}: {exc!r}"
+    decoded(flow).errors.append(text)
+    logger.warning("dspscope %s failed for %s %s: %r", where, flow.request.method,
+                   flow.request.pretty_url, exc)
+
+
+class Decode:
+    """Decodes each request and response as it arrives."""
+
+    name = "dspscope_decode"
+
+    def __init__(self) -> None:
+        self.errors = 0
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        await self._decode(flow, "request")
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._decode(flow, "response")
+
+    async def _decode(self, flow: http.HTTPFlow, side: Side) -> None:
+        try:
+            await message_async(flow, side)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.errors += 1
+            report_error(flow, f"decode {side}", exc)
+
+
+# ----------------------------------------------------------------- metadata
+
+
+def device_of(flow: http.HTTPFlow, kind: str) -> str:
+    """The device's address: the client of an exchange, the destination of
+    an event (the server is the client there)."""
+    if kind == "event":
+        return flow.request.host
+    peer = flow.client_conn.peername
+    return str(peer[0]) if peer else ""
+
+
+def analyze(
+    flow: http.HTTPFlow,
+    tracker: JobTracker,
+    request: Message,
+    response: Message | None,
+) -> tuple[dict[str, Any], Observation]:
+    """The metadata of one finished flow, feeding ``tracker`` on the way.
+
+    Pure apart from the tracker: the live proxy and offline readers of
+    stock captures both call this, so both write the same shape."""
+    kind = "event" if request.kind == "event" else "exchange"
+    device = device_of(flow, kind)
+    stamp = flow.request.timestamp_start or flow.timestamp_created
+    if kind == "event":
+        seen = tracker.event(request, exchange_id=flow.id, time=stamp)
+    else:
+        seen = tracker.exchange(request, response, device=device, exchange_id=flow.id, time=stamp)
+    first = request if request.protocol != "not-soap" or response is None else response
+    findings = [f.to_json() for f in request.findings]
+    if response is not None:
+        findings.extend(f.to_json() for f in response.findings)
+    findings.extend(f.to_json() for f in seen.findings)
+    job_token = request.job_token or (response.job_token if response is not None else None)
+    if job_token is None and seen.job is not None:
+        job_token = seen.job.token
+    meta = {
+        "version": METADATA_VERSION,
+        "kind": kind,
+        "protocol": first.protocol,
+        "operation": request.operation or (response.operation if response is not None else None),
+        "job_token": job_token,
+        "device": device,
+        "request": request.to_json(),
+        "response": response.to_json() if response is not None else None,
+        "findings": findings,
+        "error": None,
+    }
+    return meta, seen
+
+
+def write_metadata(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``meta`` into the flow's metadata, keeping what other addons
+    added (rules applied, original bodies, address rewrites)."""
+    current = flow.metadata.get(METADATA_KEY)
+    merged = dict(current) if isinstance(current, dict) else {}
+    merged.update(meta)
+    merged.setdefault("rules", [])
+    flow.metadata[METADATA_KEY] = merged
+    return merged
+
+
+def note_rewrite(flow: http.HTTPFlow, side: Side, what: str, before: str, after: str) -> None:
+    """Record in the metadata that the proxy itself changed a body (address
+    rewriting; rules record theirs under "rules")."""
+    meta = flow.metadata.setdefault(METADATA_KEY, {})
+    meta.setdefault("rewrites", []).append(
+        {"side": side, "what": what, "from": before, "to": after})
+
+
+JobListener = Callable[[list[dict[str, Any]]], None]
+
+
+class Track:
+    """Runs last: feeds the job tracker and writes ``flow.metadata``.
+
+    Jobs that finished, or stayed idle for ``dspscope_job_idle`` seconds,
+    are summarised and evicted (at most every ``EVICT_EVERY`` seconds), so
+    the proxy's memory stays bounded however long it runs."""
+
+    name = "dspscope_track"
+    EVICT_EVERY = 30.0
+
+    def __init__(self, tracker: JobTracker | None = None) -> None:
+        self.tracker = tracker or JobTracker()
+        self.errors = 0
+        self.exchanges = 0
+        self.listeners: list[JobListener] = []
+        self._last_evict = time.monotonic()
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "dspscope_job_idle", int, 3600,
+            "Seconds after which a job that saw no traffic is summarised and forgotten.",
+        )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def done(self) -> None:
+        self._publish(self.tracker.evict(before=float("inf")))
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        state = decoded(flow)
+        if state.done:
+            return
+        state.done = True
+        self.exchanges += 1
+        try:
+            request = message(flow, "request")
+            response = message(flow, "response") if flow.response is not None else None
+            meta, _ = analyze(flow, self.tracker, request, response)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.errors += 1
+            report_error(flow, "track", exc)
+            meta = {"version": METADATA_VERSION, "kind": "exchange", "protocol": None,
+                    "operation": None, "job_token": None, "device": device_of(flow, "exchange"),
+                    "request": None, "response": None, "findings": []}
+        meta["error"] = "; ".join(state.errors) or None
+        write_metadata(flow, meta)
+        self._maybe_evict()
+
+    def _maybe_evict(self) -> None:
+        now = time.monotonic()
+        if now - self._last_evict < self.EVICT_EVERY:
+            return
+        self._last_evict = now
+        idle = _option("dspscope_job_idle", 3600)
+        self._publish(self.tracker.evict(before=time.time() - idle))
+
+    def _publish(self, summaries: list[dict[str, Any]]) -> None:
+        if not summaries:
+            return
+        for listener in self.listeners:
+            try:
+                listener(summaries)
+            except Exception:  # noqa: BLE001 - a listener must not break tracking
+                logger.exception("job listener failed")
+
+
+def _option(name: str, default: Any) -> Any:
+    try:
+        return getattr(ctx.options, name)
+    except (AttributeError, KeyError):
+        return default

@@ -1,0 +1,167 @@
+"""Bring WS-Eventing events through the proxy.
+
+Events travel from server to device on connections the server opens, so a
+proxy in front of the server never sees them.  This addon rewrites the
+``NotifyTo`` (and ``EndTo``) address of each Subscribe to a listener of the
+proxy: ``BASE/dspscope/notify/KEY``, where KEY is the device's real address
+(base64url).  When the server posts an event there, the addon points the
+request at the device's real address and fixes its ``wsa:To`` back, so the
+device gets what it subscribed to, and the event lands in the same capture
+and job timeline as the exchanges.
+
+Carrying the real address in the key keeps the proxy stateless: a restarted
+proxy still delivers events for subscriptions made before it restarted.
+
+``dspscope_events`` says where the server should send events: ``PORT``,
+``HOST:PORT`` or ``http(s)://HOST:PORT`` (the host defaults to the address
+the device reached the proxy at).  That listener is a second proxy mode,
+e.g. ``--mode reverse:http://127.0.0.1:9@5363`` beside the main reverse mode
+(with ``connection_strategy=lazy``, so nothing connects to the placeholder
+target).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from mitmproxy import ctx, exceptions, http
+
+from addons import decode
+from addons.addresses import is_url, proxy_origin, substitute
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/dspscope/notify/"
+
+
+def sink_key(address: str) -> str:
+    return base64.urlsafe_b64encode(address.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def sink_address(key: str) -> str | None:
+    """The real address a key stands for, or None if it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return text if is_url(text) and urlsplit(text).hostname else None
+
+
+def parse_events(spec: str) -> tuple[str | None, str | None, int]:
+    """(scheme or None, host or None, port) from PORT, HOST:PORT or URL."""
+    if "://" in spec:
+        parts = urlsplit(spec)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+            raise ValueError(f"events address must be http(s)://HOST:PORT, not {spec!r}")
+        return parts.scheme, parts.hostname, parts.port
+    host, sep, port = spec.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"events address must be PORT, HOST:PORT or a URL, not {spec!r}")
+    host = host.strip("[]") if sep else ""
+    return None, host or None, int(port)
+
+
+def _subscription_sinks(fields: Any) -> list[str]:
+    body = fields.get("Subscribe") if isinstance(fields, dict) else None
+    if not isinstance(body, dict):
+        return []
+    out = []
+    delivery = body.get("Delivery")
+    notify = delivery.get("NotifyTo") if isinstance(delivery, dict) else None
+    for epr in (notify, body.get("EndTo")):
+        address = epr.get("Address") if isinstance(epr, dict) else None
+        if is_url(address):
+            out.append(address)
+    return out
+
+
+class Events:
+    """Rewrites Subscribe sinks to the proxy and relays events to devices."""
+
+    name = "dspscope_events"
+
+    def __init__(self) -> None:
+        self.relayed = 0
+        self.subscriptions = 0
+        self.errors = 0
+        self._spec: tuple[str | None, str | None, int] | None = None
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "dspscope_events", str | None, None,
+            "Where the server should send WS-Eventing events: PORT, HOST:PORT or "
+            "http(s)://HOST:PORT of a proxy listener. Subscribe's NotifyTo is rewritten to "
+            "it and events are relayed to the device. Unset: subscriptions pass unchanged.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "dspscope_events" in updated:
+            spec = ctx.options.dspscope_events
+            try:
+                self._spec = parse_events(spec) if spec else None
+            except ValueError as exc:
+                raise exceptions.OptionsError(str(exc)) from exc
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        try:
+            if flow.request.path.startswith(PREFIX):
+                self._relay(flow)
+            elif self._spec is not None:
+                self._rewrite_subscribe(flow)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            self.errors += 1
+            decode.report_error(flow, "events", exc)
+
+    def base_url(self, flow: http.HTTPFlow, original: str) -> str:
+        assert self._spec is not None
+        scheme, host, port = self._spec
+        if host is None:
+            host = proxy_origin(flow)[1].rpartition(":")[0]
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"{scheme or urlsplit(original).scheme}://{host}:{port}"
+
+    def _rewrite_subscribe(self, flow: http.HTTPFlow) -> None:
+        msg = decode.message(flow, "request")
+        if msg.protocol != "ws-eventing" or msg.operation != "Subscribe" or msg.kind != "request":
+            return
+        mapping = {}
+        for sink in _subscription_sinks(msg.fields):
+            if not urlsplit(sink).path.startswith(PREFIX):
+                mapping[sink] = self.base_url(flow, sink) + PREFIX + sink_key(sink)
+        body = decode.body_of(flow.request)
+        changed = substitute(body, mapping) if body else None
+        if changed is None:
+            return
+        flow.request.content = changed
+        self.subscriptions += 1
+        for old, new in mapping.items():
+            decode.note_rewrite(flow, "request", "notify-to", old, new)
+
+    def _relay(self, flow: http.HTTPFlow) -> None:
+        ours = flow.request.pretty_url
+        key = flow.request.path[len(PREFIX):].partition("?")[0]
+        sink = sink_address(key)
+        if sink is None:
+            self.errors += 1
+            flow.response = http.Response.make(404, b"", {"content-type": "text/plain"})
+            decode.report_error(flow, "events", ValueError(f"no event sink in {flow.request.path!r}"))
+            return
+        msg = decode.message(flow, "request")
+        flow.request.url = sink
+        flow.request.host_header = urlsplit(sink).netloc
+        decode.decoded(flow).relayed_to = sink
+        self.relayed += 1
+        if msg.to and urlsplit(msg.to).path.startswith(PREFIX):
+            body = decode.body_of(flow.request)
+            changed = substitute(body, {msg.to: sink}) if body else None
+            if changed is not None:
+                flow.request.content = changed
+                decode.note_rewrite(flow, "request", "event-to", msg.to, sink)
+        logger.debug("event relayed from %s to %s", ours, sink)

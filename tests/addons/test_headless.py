@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import io
+
+from mitmproxy.test import taddons, tflow
+
+from addons.decode import Track
+from addons.headless import Headless, exchange_line, findings_text, job_line
+from tests.addons import support
+
+
+def test_findings_text():
+    assert findings_text([]) == "ok"
+    text = findings_text([{"severity": "warning", "code": "b"}, {"severity": "error", "code": "a"},
+                          {"severity": "error", "code": "a"}])
+    assert text == "2 errors, 1 warning: a"
+
+
+async def test_one_line_per_exchange_and_job():
+    out = io.StringIO()
+    headless, track = Headless(out), Track()
+    track.listeners.append(headless.jobs_finished)
+    with taddons.context(track, headless) as tctx:
+        tctx.configure(headless, dspscope_headless=True)
+        for f in support.job_flows(images=1):
+            track.response(f)
+            headless.response(f)
+        track.done()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 6
+    assert "CreatePostScanJob" in lines[0] and " 200 " in lines[0] and "job 5c0ffee0" in lines[0]
+    assert lines[0].rstrip().endswith("ok")
+    assert "<- PostScanJobEndStateEvent" in lines[4]
+    assert lines[5].startswith(f"job {support.TOKEN} from 10.0.0.7: Completed, 1 image(s)")
+
+
+async def test_quiet_unless_switched_on():
+    out = io.StringIO()
+    headless = Headless(out)
+    with taddons.context(headless):
+        headless.response(tflow.tflow(resp=True))
+    assert out.getvalue() == ""
+
+
+def test_captured_text_cannot_break_the_line():
+    f = tflow.tflow(err=True)
+    f.request.path = "/a\x1b[31m\nb"
+    line = exchange_line(f)
+    assert "\n" not in line and "\x1b" not in line and "---" in line
+    assert "\n" not in job_line({"token": "t\nx", "device": "d"})
