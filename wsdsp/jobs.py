@@ -298,7 +298,8 @@ class JobTracker:
                     findings.append(Finding("warning", "job.duplicate-document-id",
                                             f"DocumentId {doc_id} sent twice in job {job.short_token}", REF))
                 job.document_ids.add(doc_id)
-            if job.state == S.OPEN and response is not None:
+            # Only a SendImageResponse acknowledges an image (not silence, not garbage).
+            if job.state == S.OPEN and response is not None and response.kind == "response":
                 job.images += 1
         before = job.state
         self._step(job, op, findings)
