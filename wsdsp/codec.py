@@ -233,6 +233,21 @@ def _not_xml(media: str) -> tuple[Any, list[Finding]]:
     return None, []
 
 
+def parse_envelope(content: bytes, content_type: str | None = None) -> Any:
+    """The lxml root element of a body (of its MTOM root part for a
+    multipart/related body), parsed with decode's hardened parser; None unless
+    it is well-formed XML.  For callers that need the tree itself (XPath)."""
+    media = mtom.content_type_params(content_type)[0] if content_type else ""
+    xml = content
+    if media == "multipart/related":
+        root_part = mtom.split(content, content_type or "").root
+        if root_part is None:
+            return None
+        xml = content[root_part.start : root_part.end]
+    root, problems = _parse(xml, media)
+    return None if problems else root
+
+
 _ENVELOPE_NAMES = tuple(
     "Envelope".encode(codec) for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
