@@ -1,0 +1,39 @@
+"""rules — declarative fault injection and rewriting for WS-DSP traffic.
+
+Pure: parse and validate rule files (``load``, ``parse``), decide which rules
+fire for a message (``Engine.decide``), and compute what the proxy should
+send instead (``edit_body``, ``fault_answer``, ``status_answer``).  The
+proxy addon (addons/faults.py) does the acting; nothing here opens a socket
+or imports mitmproxy or textual.
+"""
+
+from .answers import Answer, fault_answer, status_answer
+from .edits import EditError, edit_body
+from .engine import Decision, Engine, Firing, RuleStatus, Subject
+from .parse import RuleError, RuleFileError, load, parse
+from .presets import Preset, find_preset, list_presets
+from .spec import Actions, Match, Rule, RuleSet
+
+__all__ = [
+    "Actions",
+    "Answer",
+    "Decision",
+    "EditError",
+    "Engine",
+    "Firing",
+    "Match",
+    "Preset",
+    "Rule",
+    "RuleError",
+    "RuleFileError",
+    "RuleSet",
+    "RuleStatus",
+    "Subject",
+    "edit_body",
+    "fault_answer",
+    "find_preset",
+    "list_presets",
+    "load",
+    "parse",
+    "status_answer",
+]
