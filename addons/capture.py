@@ -12,7 +12,6 @@ Writing never disturbs traffic: a full disk is logged, not raised.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -26,7 +25,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.io import tnetstring
 from mitmproxy.utils import human
 
-from addons.record import record_of
+from addons.record import json_line, record_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,10 @@ def parse_duration(text: str) -> float:
 
 def parse_size(text: str) -> int:
     """Bytes in "500k", "100m", "2g"; ValueError otherwise."""
-    size = human.parse_size(text)
+    try:
+        size = human.parse_size(text)
+    except ValueError:
+        size = None
     if not size or size <= 0:
         raise ValueError(f"not a size: {text!r} (use e.g. 500k, 100m, 2g)")
     return size
@@ -239,6 +241,4 @@ class JsonlCapture(_Writer):
         self._record = record
 
     def serialize(self, flow: http.HTTPFlow) -> bytes:
-        line = json.dumps(self._record(flow), ensure_ascii=False, separators=(",", ":"),
-                          default=str)
-        return line.encode("utf-8") + b"\n"
+        return json_line(self._record(flow)).encode("utf-8") + b"\n"

@@ -11,6 +11,7 @@ it in order.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -77,6 +78,14 @@ def records(flows: Iterable[Flow], tracker: JobTracker | None = None) -> Iterato
     for flow in flows:
         if isinstance(flow, http.HTTPFlow):
             yield record_of(flow, tracker)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One record as one line of JSON.  Text mitmproxy decoded with
+    surrogateescape (a URL with bytes that are not UTF-8) keeps its lone
+    surrogates as \\u escapes instead of failing to encode."""
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _address(address: Any) -> str | None:

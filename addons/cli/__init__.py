@@ -16,7 +16,10 @@ from collections.abc import Sequence
 #: (name, module) in the order --help lists them.
 COMMANDS: list[tuple[str, str]] = [
     ("decode", "addons.cli.decode"),
+    ("proxy", "addons.cli.proxy"),
     ("rules", "addons.cli.rules"),
+    ("check", "addons.cli.check"),
+    ("export", "addons.cli.export"),
     ("replay", "addons.cli.replay"),
 ]
 

@@ -8,7 +8,14 @@ from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons, tflow
 
 from addons.decode import METADATA_KEY, Track
-from addons.record import CaptureError, has_metadata, read_capture, record_of, records
+from addons.record import (
+    CaptureError,
+    has_metadata,
+    json_line,
+    read_capture,
+    record_of,
+    records,
+)
 from tests.addons import support
 
 KEYS = {"id", "time", "client", "server", "method", "url", "status", "duration_ms", "protocol",
@@ -81,3 +88,12 @@ def test_read_capture_streams_and_reports_a_torn_end(tmp_path):
 def test_read_capture_missing_file(tmp_path):
     with pytest.raises(CaptureError, match="unreadable"):
         list(read_capture(str(tmp_path / "nope.mitm")))
+
+
+def test_json_line_survives_undecodable_urls():
+    f = tflow.tflow(resp=True)
+    f.request.path = "/scan\udcff\nx"
+    line = json_line(record_of(f))
+    assert "\n" not in line
+    assert json.loads(line)["url"].endswith("/scan\udcff\nx")
+    line.encode("utf-8")

@@ -1,0 +1,112 @@
+"""dspscope export: a capture as JSON Lines records or as a HAR file."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+HELP = "export captures as JSON Lines (one record per exchange) or HAR"
+DESCRIPTION = """\
+Write the exchanges of one or more mitmproxy captures as JSON Lines, one
+record per exchange (the same records as 'dspscope proxy --jsonl'), or as a
+HAR 1.2 file for browsers and other HTTP tools (each entry carries the
+dspscope record under "_dspscope").
+
+examples:
+  dspscope export scans.mitm --format jsonl -o scans.jsonl
+  dspscope export scans.mitm --format har -o scans.har
+  dspscope export scans.mitm | jq 'select(.findings != [])'
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("captures", nargs="+", metavar="CAPTURE", help="mitmproxy capture files")
+    parser.add_argument("--format", choices=("jsonl", "har"), default="jsonl",
+                        help="output format (default jsonl)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from addons.cli import UsageError
+    from addons.record import CaptureError
+
+    try:
+        with _output(args.output) as out:
+            if args.format == "har":
+                write_har(_flows(args.captures), out)
+            else:
+                write_jsonl(_flows(args.captures), out)
+    except CaptureError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    return 0
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        yield fh
+
+
+def _flows(paths: list[str]) -> Iterator[Any]:
+    from addons.record import read_capture
+
+    for path in paths:
+        yield from read_capture(path)
+
+
+def write_jsonl(flows: Any, out: IO[str]) -> int:
+    from addons.record import json_line, records
+
+    count = 0
+    for record in records(flows):
+        out.write(json_line(record) + "\n")
+        count += 1
+    return count
+
+
+def write_har(flows: Any, out: IO[str]) -> int:
+    """HAR 1.2, one entry at a time (mitmproxy's own HAR entries, plus ours)."""
+    from mitmproxy import http
+    from mitmproxy import version as mitm_version
+    from mitmproxy.addons.savehar import SaveHar
+
+    from addons.record import record_of
+    from wsdsp.jobs import JobTracker
+
+    har = SaveHar()
+    servers_seen: set[Any] = set()
+    tracker = JobTracker()
+    creator = {"name": "dspscope", "version": _version(),
+               "comment": f"entries by mitmproxy {mitm_version.VERSION}"}
+    out.write('{"log": {"version": "1.2", "creator": ' + json.dumps(creator)
+              + ', "pages": [], "entries": [\n')
+    count = 0
+    for flow in flows:
+        if not isinstance(flow, http.HTTPFlow):
+            continue
+        entry = har.flow_entry(flow, servers_seen)
+        entry["_dspscope"] = record_of(flow, tracker)
+        # ASCII, as mitmproxy writes HAR: binary bodies read as text carry
+        # lone surrogates that only a \u escape can hold.
+        out.write((",\n" if count else "") + json.dumps(entry, default=str))
+        count += 1
+    out.write("\n]}}\n")
+    return count
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dspscope")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,204 @@
+"""The conformance report over captures: every exchange decoded again, one
+job tracker run over the whole capture in order, findings gathered per job
+and per code.  ``dspscope check`` prints it; it works the same on our
+captures and on any other mitmproxy capture.
+
+Memory stays bounded on large captures: finished jobs are summarised as the
+tracker evicts them, and only the first ``MAX_EXAMPLES`` occurrences of each
+finding code are kept (all are counted).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from mitmproxy import http
+from mitmproxy.flow import Flow
+
+from addons.decode import analyze, message
+from wsdsp.jobs import JobTracker
+from wsdsp.messages import SEVERITY_ORDER
+
+MAX_EXAMPLES = 50
+EVICT_EVERY = 1000
+NO_JOB = ""
+
+
+@dataclass(slots=True)
+class Group:
+    """All occurrences of one finding code in one job (or outside jobs)."""
+
+    severity: str
+    code: str
+    count: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"severity": self.severity, "code": self.code, "count": self.count,
+                "examples": list(self.examples)}
+
+
+@dataclass(slots=True)
+class Report:
+    exchanges: int = 0
+    events: int = 0
+    files: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    groups: dict[tuple[str, str], Group] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    tracker: JobTracker = field(default_factory=JobTracker)
+
+    # ----------------------------------------------------------- feeding
+
+    def add(self, flow: Flow, source: str = "") -> None:
+        if not isinstance(flow, http.HTTPFlow):
+            return
+        request = message(flow, "request")
+        response = message(flow, "response") if flow.response is not None else None
+        meta, _ = analyze(flow, self.tracker, request, response)
+        if meta["kind"] == "event":
+            self.events += 1
+        else:
+            self.exchanges += 1
+        where = {
+            "flow": flow.id,
+            "file": source,
+            "time": flow.request.timestamp_start,
+            "operation": meta["operation"],
+            "device": meta["device"],
+        }
+        for finding in meta["findings"]:
+            self._note(meta["job_token"] or NO_JOB, finding, where)
+        if (self.exchanges + self.events) % EVICT_EVERY == 0:
+            self._collect(flow.request.timestamp_start - 86400)
+
+    def add_all(self, flows: Iterable[Flow], source: str = "") -> None:
+        for flow in flows:
+            self.add(flow, source)
+
+    def finish(self) -> Report:
+        """End of input: open jobs are flagged, every job is summarised."""
+        self.tracker.finish()
+        self._collect(float("inf"))
+        for job in self.jobs:
+            ended = [f for f in job["findings"] if f.get("code") == "job.never-ended"]
+            if ended:  # finish() and evict() may both have said so
+                self._note(job["token"] or NO_JOB, ended[0], {"operation": None})
+        return self
+
+    def _collect(self, before: float) -> None:
+        self.jobs.extend(self.tracker.evict(before=before))
+
+    def _note(self, job: str, finding: dict[str, Any], where: dict[str, Any]) -> None:
+        severity = str(finding.get("severity", "info"))
+        code = str(finding.get("code", "?"))
+        group = self.groups.get((job, code))
+        if group is None:
+            group = self.groups[(job, code)] = Group(severity, code)
+        group.count += 1
+        self.counts[severity] += 1
+        if len(group.examples) < MAX_EXAMPLES:
+            group.examples.append({"text": finding.get("text"), "ref": finding.get("ref"), **where})
+
+    # ----------------------------------------------------------- reading
+
+    @property
+    def failed(self) -> bool:
+        return self.counts["error"] > 0
+
+    def groups_of(self, job: str) -> list[Group]:
+        found = [g for (j, _), g in self.groups.items() if j == job]
+        return sorted(found, key=lambda g: (SEVERITY_ORDER.get(g.severity, 9), g.code))
+
+    def to_json(self) -> dict[str, Any]:
+        jobs = []
+        for job in self.jobs:
+            entry = {k: v for k, v in job.items() if k != "findings"}
+            entry["findings"] = [g.to_json() for g in self.groups_of(job["token"] or NO_JOB)]
+            jobs.append(entry)
+        known = {job["token"] for job in self.jobs}
+        outside = [g.to_json() for (j, _), g in sorted(self.groups.items()) if j not in known]
+        return {
+            "files": list(self.files),
+            "problems": list(self.problems),
+            "exchanges": self.exchanges,
+            "events": self.events,
+            "jobs": jobs,
+            "outside_jobs": outside,
+            "counts": {s: self.counts[s] for s in SEVERITY_ORDER},
+            "failed": self.failed,
+        }
+
+    def human(self) -> list[str]:
+        lines = [f"{', '.join(self.files) or '(no capture)'}: {self.exchanges} exchange(s), "
+                 f"{self.events} event(s), {len(self.jobs)} job(s)"]
+        lines.extend(f"problem: {p}" for p in self.problems)
+        known = set()
+        for job in self.jobs:
+            token = job["token"] or NO_JOB
+            known.add(token)
+            lines.append(
+                f"job {job['token'] or '(no token)'} from {job['device'] or '?'}: "
+                f"{job['outcome'] or job['state']}, {job['images']} image(s), "
+                f"{job['events']} event(s), {len(job['faults'])} fault(s)")
+            lines.extend(_group_lines(self.groups_of(token)))
+        others = sorted({j for j, _ in self.groups if j not in known})
+        for token in others:
+            lines.append("outside jobs:" if token == NO_JOB else f"job {token} (not followed):")
+            lines.extend(_group_lines(self.groups_of(token)))
+        counts = ", ".join(f"{self.counts[s]} {s}(s)" for s in SEVERITY_ORDER)
+        lines.append(f"{'FAILED' if self.failed else 'ok'}: {counts}")
+        return lines
+
+    def junit(self) -> bytes:
+        suite = ET.Element("testsuite", name="dspscope check")
+        failures = 0
+
+        def case(name: str, classname: str, groups: list[Group]) -> None:
+            nonlocal failures
+            element = ET.SubElement(suite, "testcase", name=name, classname=classname)
+            errors = [g for g in groups if g.severity == "error"]
+            if errors:
+                failures += 1
+                failure = ET.SubElement(element, "failure", type="conformance",
+                                        message=", ".join(f"{g.code} x{g.count}" for g in errors))
+                failure.text = "\n".join(_group_lines(errors))
+            rest = [g for g in groups if g.severity != "error"]
+            if rest:
+                ET.SubElement(element, "system-out").text = "\n".join(_group_lines(rest))
+
+        known = set()
+        for job in self.jobs:
+            token = job["token"] or NO_JOB
+            known.add(token)
+            case(f"job {job['token'] or '(no token)'}", f"device {job['device'] or '?'}",
+                 self.groups_of(token))
+        others = [g for (j, _), g in sorted(self.groups.items()) if j not in known]
+        case("exchanges outside jobs", "capture", others)
+        suite.set("tests", str(len(self.jobs) + 1))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        root = ET.Element("testsuites")
+        root.append(suite)
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _group_lines(groups: list[Group]) -> list[str]:
+    out = []
+    for group in groups:
+        first = group.examples[0] if group.examples else {}
+        where = []
+        if first.get("operation"):
+            where.append(str(first["operation"]))
+        if first.get("flow"):
+            where.append(f"flow {str(first['flow'])[:8]}")
+        times = f" x{group.count}" if group.count > 1 else ""
+        at = f" ({', '.join(where)})" if where else ""
+        text = "".join(c if c.isprintable() else "?" for c in str(first.get("text", "")))
+        out.append(f"  {group.severity:<7} {group.code}{times}: {text}{at}")
+    return out

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import argparse
+import stat
+
+import pytest
+
+from addons import chain
+from addons.cli import UsageError
+from addons.cli import proxy as command
+
+
+def options(*argv, home=None, monkeypatch=None):
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return command.build_options(parser.parse_args(list(argv)))
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSPSCOPE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_reverse_mode_with_an_events_listener(home):
+    opts = options("--upstream", "https://server:5362/ignored", "--listen-port", "7000")
+    assert opts["mode"] == ["reverse:https://server:5362", f"reverse:{command.EVENTS_TARGET}@7001"]
+    assert opts["dspscope_events"] == "127.0.0.1:7001"
+    assert opts["listen_host"] == "127.0.0.1" and opts["listen_port"] == 7000
+    assert opts["connection_strategy"] == "lazy"
+    assert opts["dspscope_headless"] is True
+    confdir = home / "mitmproxy"
+    assert opts["confdir"] == str(confdir)
+    assert stat.S_IMODE(confdir.stat().st_mode) == 0o700
+
+
+def test_any_mode_all_interfaces_no_events():
+    opts = options("--mode", "regular", "--mode", "socks5@1080", "--listen-host", "0.0.0.0",
+                   "--no-events", "-q")
+    assert opts["mode"] == ["regular", "socks5@1080"]
+    assert "dspscope_events" not in opts and opts["dspscope_headless"] is False
+
+
+def test_events_port_zero_picks_a_free_one():
+    opts = options("--upstream", "http://s", "--listen-port", "0")
+    port = int(opts["dspscope_events"].rpartition(":")[2])
+    assert port > 0 and opts["mode"][1].endswith(f"@{port}")
+
+
+def test_tls_and_capture_options(tmp_path):
+    pem = tmp_path / "p.pem"
+    pem.write_text("x")
+    opts = options("--upstream", "https://s", "--cert", str(pem), "--cert", f"a.example={pem}",
+                   "--insecure", "--upstream-ca", str(pem), "--client-cert", str(pem),
+                   "--save", "c.mitm", "--jsonl", "c.jsonl", "--rotate-size", "10m",
+                   "--rotate-time", "1h", "--advertise", "https://p:1")
+    assert opts["certs"] == [f"*={pem}", f"a.example={pem}"]
+    assert opts["ssl_insecure"] is True
+    assert opts["ssl_verify_upstream_trusted_ca"] == str(pem) == opts["client_certs"]
+    assert (opts["dspscope_save"], opts["dspscope_jsonl"]) == ("c.mitm", "c.jsonl")
+    assert (opts["dspscope_rotate_size"], opts["dspscope_rotate_time"]) == ("10m", "1h")
+    assert opts["dspscope_advertise"] == "https://p:1"
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    ((), "--upstream"),
+    (("--upstream", "server:5362"), "http"),
+    (("--upstream", "https://s", "--cert", "/nope.pem"), "does not exist"),
+    (("--upstream", "https://s", "--rotate-time", "often"), "not a duration"),
+    (("--upstream", "https://s", "--rotate-size", "big"), "not a size"),
+])
+def test_usage_errors(argv, match):
+    with pytest.raises(UsageError, match=match):
+        options(*argv)
+
+
+def test_rules_need_the_rules_addon(monkeypatch, tmp_path):
+    rules = tmp_path / "r.yaml"
+    rules.write_text("")
+    monkeypatch.setattr(chain, "RULES_MODULE", "addons.no_such_module")
+    with pytest.raises(UsageError, match="rules support not available"):
+        options("--upstream", "https://s", "--rules", str(rules))
+    monkeypatch.setattr(chain, "RULES_MODULE", "addons.chain")
+    assert options("--upstream", "https://s", "--rules", str(rules))[chain.RULES_OPTION] == [str(rules)]

@@ -1,0 +1,238 @@
+"""The proxy as users run it: ``dspscope proxy`` (and stock ``mitmdump -s``)
+as real processes over loopback, between the simulated device and server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+from mitmproxy import io as mitm_io
+
+from addons.sim.device import SimulatedDevice
+from addons.sim.results import DeviceOptions
+from addons.sim.server import ScanServer
+from wsdsp import build, encode
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+JOBS, IMAGES, CONCURRENCY = 6, 2, 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Proc:
+    """A child process with its output in files (no pipe can fill up)."""
+
+    def __init__(self, argv: list[str], home: Path, name: str) -> None:
+        self.out = home / f"{name}.out"
+        self.err = home / f"{name}.err"
+        env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
+
+    async def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr + self.stdout:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited {self.proc.returncode}: {self.stderr}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} within {timeout} s: {self.stderr}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        self.proc.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError("did not stop")
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+
+def dspscope(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "addons.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def read_flows(path: Path) -> list:
+    with open(path, "rb") as fh:
+        return list(mitm_io.FlowReader(fh).stream())
+
+
+async def start_proxy(home: Path, server: ScanServer, *extra: str) -> tuple[Proc, int]:
+    port, events = free_port(), free_port()
+    argv = [sys.executable, "-m", "addons.cli", "proxy", "--upstream",
+            f"{server.scheme}://127.0.0.1:{server.port}", "--listen-port", str(port),
+            "--events-port", str(events), "--save", str(home / "cap.mitm"),
+            "--jsonl", str(home / "cap.jsonl"), *extra]
+    if server.tls_on:
+        argv += ["--upstream-ca", str(home / "sim-server-cert.pem")]
+    proxy = Proc(argv, home, "proxy")
+    await proxy.wait_for("listening on")
+    return proxy, port
+
+
+def device_options(home: Path, scheme: str, port: int, **kw) -> DeviceOptions:
+    cafile = home / "mitmproxy" / "mitmproxy-ca-cert.pem" if scheme == "https" else None
+    return DeviceOptions(server=f"{scheme}://127.0.0.1:{port}/ScanServer", cafile=cafile,
+                         image_size=20_000, event_timeout=20, request_timeout=30, seed=1, **kw)
+
+
+@pytest.mark.parametrize(("tls", "sig"), [(False, signal.SIGINT), (True, signal.SIGTERM)],
+                         ids=["http-ctrl-c", "https-sigterm"])
+async def test_concurrent_jobs_through_the_proxy(tmp_path, tls, sig):
+    async with ScanServer(port=0, tls_on=tls, config_dir=tmp_path) as server:
+        proxy, port = await start_proxy(tmp_path, server)
+        try:
+            device = SimulatedDevice(device_options(tmp_path, server.scheme, port, jobs=JOBS,
+                                                    images=IMAGES, concurrency=CONCURRENCY,
+                                                    subscribe=True))
+            results = await device.run()
+            await server.idle()
+            assert await proxy.stop(sig) == 0, proxy.stderr
+        finally:
+            proxy.kill()
+        sent = server.exchanges + server.pusher.delivered
+    assert [r.error for r in results if not r.ok] == []
+    assert "Traceback" not in proxy.stderr
+    assert "stopped after" in proxy.stderr
+
+    # Nothing lost: every request the server answered, every event it delivered.
+    records = [json.loads(line) for line in (tmp_path / "cap.jsonl").read_text().splitlines()]
+    flows = read_flows(tmp_path / "cap.mitm")
+    assert len(records) == len(flows) == sent
+    assert len(proxy.stdout.splitlines()) >= sent
+    assert {r["id"] for r in records} == {f.id for f in flows}
+
+    # Every job is complete, with its events, in the capture.
+    per_job = {r.token: Counter() for r in results}
+    for record in records:
+        if record["job_token"] in per_job:
+            per_job[record["job_token"]][record["operation"]] += 1
+    for token, seen in per_job.items():
+        assert seen["CreatePostScanJob"] == 1 and seen["SendImage"] == IMAGES, (token, seen)
+        assert seen["EndPostScanJob"] == 1 and seen["PostScanJobEndStateEvent"] == 1, (token, seen)
+        assert seen["PostScanJobStatusEvent"] >= 1
+    assert all(r["error"] is None for r in records)
+    assert sum(r["kind"] == "event" for r in records) == server.pusher.delivered
+
+    # Stock mitmproxy reads the capture; check finds nothing wrong.
+    stock = subprocess.run([str(BIN / "mitmdump"), "-nr", str(tmp_path / "cap.mitm")],
+                           capture_output=True, text=True, timeout=60)
+    assert stock.returncode == 0, stock.stderr
+    assert stock.stdout.count("POST") >= sent
+    check = dspscope("check", str(tmp_path / "cap.mitm"), "--json")
+    report = json.loads(check.stdout)
+    assert check.returncode == 0, check.stdout
+    assert report["counts"]["error"] == 0
+    assert len(report["jobs"]) == JOBS
+    assert {j["outcome"] for j in report["jobs"]} == {"Completed"}
+
+
+async def post(url: str, message, *, attachments=()) -> int:
+    encoded = encode(message, attachments)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=encoded.content,
+                                headers={"Content-Type": encoded.content_type}) as response:
+            await response.read()
+            return response.status
+
+
+async def test_seeded_violations_are_reported(tmp_path):
+    async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
+        proxy, port = await start_proxy(tmp_path, server, "--quiet")
+        try:
+            device = SimulatedDevice(device_options(tmp_path, "http", port, jobs=1, images=1))
+            assert all(r.ok for r in await device.run())
+            endpoint = device.endpoint
+            stray = build.job_request("EndPostScanJob", to=endpoint,
+                                      token="00000000-0000-4000-8000-000000000000")
+            assert await post(endpoint, stray) == 500
+            bad_user = build.create_post_scan_job(to=endpoint, user="nobody", psp_id="not-a-guid")
+            assert await post(endpoint, bad_user) == 400
+            assert await proxy.stop() == 0
+        finally:
+            proxy.kill()
+    assert proxy.stdout == ""
+    check = dspscope("check", str(tmp_path / "cap.mitm"), "--junit", str(tmp_path / "r.xml"))
+    assert check.returncode == 1, check.stdout
+    codes = {line.split()[1].rstrip(":") for line in check.stdout.splitlines()
+             if line.startswith("  error")}
+    assert codes == {"job.unknown-token", "dsp.invalid-sid", "dsp.invalid-guid"}
+    assert b"<failure" in (tmp_path / "r.xml").read_bytes()
+
+
+async def test_busy_port_is_one_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = dspscope("proxy", "--upstream", "http://127.0.0.1:9", "--listen-port", str(port),
+                          "--save", str(tmp_path / "c.mitm"))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dspscope proxy: ") and str(port) in lines[0]
+
+
+async def test_stock_mitmdump_loads_the_addon(tmp_path):
+    async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
+        port, events = free_port(), free_port()
+        dump = Proc([str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "dspscope.py"),
+                     "--mode", f"reverse:http://127.0.0.1:{server.port}",
+                     "--mode", f"reverse:http://127.0.0.1:9@{events}", "--listen-host", "127.0.0.1",
+                     "--listen-port", str(port), "--set", "connection_strategy=lazy",
+                     "--set", f"confdir={tmp_path / 'conf'}", "--set", f"dspscope_events={events}",
+                     "--set", f"dspscope_jsonl={tmp_path / 'm.jsonl'}", "--set", "dspscope_headless=true"],
+                    tmp_path, "mitmdump")
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert dump.proc.poll() is None and time.monotonic() < deadline, dump.stderr
+                    await asyncio.sleep(0.1)
+            device = SimulatedDevice(device_options(tmp_path, "http", port, jobs=1, images=1,
+                                                    subscribe=True))
+            assert all(r.ok for r in await device.run())
+            await server.idle()
+            assert await dump.stop() == 0
+        finally:
+            dump.kill()
+        sent = server.exchanges + server.pusher.delivered
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(records) == sent
+    assert "CreatePostScanJob" in dump.stdout and "<- PostScanJobEndStateEvent" in dump.stdout
+    assert [f["code"] for r in records for f in r["findings"]] == []
