@@ -153,7 +153,7 @@ class Report:
             lines.extend(_group_lines(self.groups_of(token)))
         counts = ", ".join(f"{self.counts[s]} {s}(s)" for s in SEVERITY_ORDER)
         lines.append(f"{'FAILED' if self.failed else 'ok'}: {counts}")
-        return lines
+        return [_printable(line) for line in lines]
 
     def junit(self) -> bytes:
         suite = ET.Element("testsuite", name="dspscope check")
@@ -199,6 +199,10 @@ def _group_lines(groups: list[Group]) -> list[str]:
             where.append(f"flow {str(first['flow'])[:8]}")
         times = f" x{group.count}" if group.count > 1 else ""
         at = f" ({', '.join(where)})" if where else ""
-        text = "".join(c if c.isprintable() else "?" for c in str(first.get("text", "")))
-        out.append(f"  {group.severity:<7} {group.code}{times}: {text}{at}")
-    return out
+        out.append(f"  {group.severity:<7} {group.code}{times}: {first.get('text', '')}{at}")
+    return [_printable(line) for line in out]
+
+
+def _printable(text: str) -> str:
+    """Captured text on a terminal: no control characters, one line."""
+    return "".join(c if c.isprintable() else "?" for c in text)

@@ -74,7 +74,7 @@ def _subscription_sinks(fields: Any) -> list[str]:
     notify = delivery.get("NotifyTo") if isinstance(delivery, dict) else None
     for epr in (notify, body.get("EndTo")):
         address = epr.get("Address") if isinstance(epr, dict) else None
-        if is_url(address):
+        if isinstance(address, str) and is_url(address):
             out.append(address)
     return out
 

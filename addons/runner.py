@@ -156,12 +156,12 @@ class ProxyRunner:
             failed = self._listen_failure()
             await self._close_listeners()
             self._printer.uninstall()
-            exc = self._task.exception()
+            error = self._task.exception()
             if failed is not None:
                 raise failed
-            if isinstance(exc, StartupError):
-                raise exc
-            raise StartupError(first_line(repr(exc)) if exc else "the proxy stopped while starting")
+            if isinstance(error, StartupError):
+                raise error
+            raise StartupError(first_line(repr(error)) if error else "the proxy stopped while starting")
         self._printer.started = True
 
     async def stop(self) -> None:

@@ -192,7 +192,6 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from addons.cli import UsageError
     from addons.runner import ProxyRunner, StartupError
 
     opts = build_options(args)
@@ -225,10 +224,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dspscope proxy: stopped after {track.exchanges} exchange(s)", file=sys.stderr)
         return 0
 
-    try:
-        return asyncio.run(main())
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return asyncio.run(main())
 
 
 def _hint(exc: Any, opts: dict[str, Any]) -> str:

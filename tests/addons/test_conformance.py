@@ -62,3 +62,11 @@ def test_examples_are_bounded():
     report = report_of([support.flow(req) for _ in range(80)])
     group = next(g for g in report.groups.values() if g.code == "dsp.invalid-sid")
     assert group.count == 80 and len(group.examples) == 50
+
+
+def test_human_report_cannot_be_steered_by_captured_text():
+    req = support.create()
+    evil = "\u202egnp.exe\x85" + support.TOKEN
+    flows = [support.flow(req, build.response(req, {"JobToken": evil}))]
+    lines = report_of(flows).human()
+    assert all(c.isprintable() for line in lines for c in line)
