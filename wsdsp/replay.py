@@ -980,13 +980,16 @@ def _same_id(a: str | None, b: str | None) -> bool:
 class Step:
     """One recorded request to send again.  It may start once every step in
     ``after`` has completed (its job's previous request, the device's
-    previous session request) and, at recorded speed, ``offset`` seconds
-    after the replay began.  Steps start in capture order."""
+    previous session request), once the live end state of the jobs in
+    ``end_states`` (recorded tokens) has arrived, as it had in the
+    recording, and, at recorded speed, ``offset`` seconds after the replay
+    began.  Steps start in capture order."""
 
     number: int
     recorded: Recorded
     after: tuple[int, ...]
     offset: float
+    end_states: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -1008,6 +1011,8 @@ def plan(capture: Capture) -> list[Step]:
     last_in_job: dict[str, int] = {}
     last_of_device: dict[str, int] = {}
     first = capture.exchanges[0].started if capture.exchanges else 0.0
+    ends = sorted(((e.started, capture.job_of(e)) for e in capture.events
+                   if e.request.operation == "PostScanJobEndStateEvent"), key=lambda p: p[0])
     for number, rec in enumerate(capture.exchanges):
         job = capture.job_of(rec)
         previous = last_in_job.get(job) if job is not None else None
@@ -1018,14 +1023,19 @@ def plan(capture: Capture) -> list[Step]:
         else:
             last_of_device[rec.device] = number
         after = () if previous is None else (previous,)
-        steps.append(Step(number, rec, after, max(0.0, rec.started - first)))
+        # a device that waited for a job's outcome before going on
+        seen = tuple(t for when, t in ends if t is not None and when < rec.started)
+        steps.append(Step(number, rec, after, max(0.0, rec.started - first), seen))
     return steps
 
 
 class ClientReplay:
-    """The recorded devices, replayed against a live server at ``target``
-    (a URL whose origin replaces the recorded one; paths stay as recorded,
-    with server-minted ids in them learned from live answers).
+    """The recorded devices, replayed against a live server at ``target``:
+    its origin replaces the recorded one; paths stay as recorded, with
+    server-minted ids in them learned from live answers.  A target with a
+    path (``https://srv:5362/ScanServer/<id>``) is the WS-DSP endpoint:
+    WS-DSP requests go there, as when replaying one job without the
+    discovery that found the endpoint.
 
     ``notify_to`` replaces the NotifyTo of recorded Subscribes, so the live
     server's events come to the replay and not to the recorded device."""
@@ -1044,6 +1054,7 @@ class ClientReplay:
             raise ValueError(f"target must be an http(s) URL, not {target!r}")
         self.capture = capture
         self.target_origin = origin
+        self.endpoint = target if urlsplit(target).path not in ("", "/") else None
         self.notify_to = notify_to
         self.latency_threshold = latency_threshold
         self.ignore = tuple(ignore)
@@ -1064,6 +1075,9 @@ class ClientReplay:
         if rec.request.protocol == "not-soap":
             return Outgoing(step, rec.method, url, None, rec.request_body, rec.request_content_type)
         message = rewrite(rec.request, rewriter)
+        if self.endpoint and message.protocol == "ws-dsp":
+            url = self.endpoint
+            message = replace(message, to=self.endpoint) if message.to is not None else message
         if self.notify_to and notify_to(message) is not None:
             message = set_notify_to(message, self.notify_to)
         # content ids may embed the JobToken (the href in the body was rewritten too)
@@ -1112,6 +1126,15 @@ class ClientReplay:
             if live is not None and live not in ended and self._job_replayed(token):
                 return True
         return False
+
+    def end_state_received(self, token: str) -> bool:
+        """Whether the live end state of the recorded job ``token`` came (or
+        cannot come: the job was not created live)."""
+        live = self.correlation.guids.get(token)
+        if live is None or not self._job_replayed(token):
+            return True
+        return any(m.job_token == live and m.operation == "PostScanJobEndStateEvent"
+                   for m in self.live_events)
 
     def _job_replayed(self, token: str) -> bool:
         create = self.capture.creates[token]

@@ -21,6 +21,10 @@ caller's event loop; nothing here touches the terminal:
     ``await replay_flows(flows, target_url, options=None, on_result=None) -> Report``
         a whole job (or any selection, or a capture): requests in recorded
         order, fresh MessageIDs, live JobTokens carried into later requests.
+    ``target_url``: the server's origin (``https://srv:5362``: recorded
+    paths, ids learned from the live discovery/metadata answers), or its
+    WS-DSP endpoint (``https://srv:5362/ScanServer/<id>``: WS-DSP requests
+    go there; use this for a job picked without its discovery exchanges).
     ``await replay_capture(capture, target_url, options=None, on_result=None) -> Report``
     ``ClientOptions(speed="max"|"recorded", concurrency=4, ssl=True|False|SSLContext,
     notify_host=None, events=True, event_wait=10.0, latency_threshold=1.0 (s),

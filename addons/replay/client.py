@@ -82,7 +82,7 @@ async def replay_capture(
         timeout=aiohttp.ClientTimeout(total=options.request_timeout),
     )
     try:
-        await _run_steps(client, session, options, on_result or (lambda _r: None))
+        await _run_steps(client, session, options, on_result or (lambda _r: None), sink)
         if sink is not None:
             deadline = time.monotonic() + options.event_wait
             while client.awaiting_events() and time.monotonic() < deadline:
@@ -119,7 +119,7 @@ async def replay_exchange(flow: Any, target: str, options: ClientOptions | None 
 
 
 async def _run_steps(client: ClientReplay, session: aiohttp.ClientSession,
-                     options: ClientOptions, on_result: OnResult) -> None:
+                     options: ClientOptions, on_result: OnResult, sink: _Sink | None) -> None:
     done = {step.number: asyncio.Event() for step in client.steps}
     slots = asyncio.Semaphore(max(1, options.concurrency))
     loop = asyncio.get_running_loop()
@@ -134,10 +134,27 @@ async def _run_steps(client: ClientReplay, session: aiohttp.ClientSession,
             slots.release()
             done[step.number].set()
 
+    given_up: set[str] = set()
+
+    async def outcomes(step: Step) -> None:
+        """The recorded device waited for these jobs' end states: so do we,
+        up to ``event_wait`` per job (a missing one is reported anyway)."""
+        for token in step.end_states:
+            if token in given_up or sink is None:
+                continue
+            try:
+                async with asyncio.timeout(options.event_wait):
+                    while not client.end_state_received(token):
+                        await sink.arrived.wait()
+                        sink.arrived.clear()
+            except TimeoutError:
+                given_up.add(token)
+
     try:
         for step in client.steps:
             for before in step.after:
                 await done[before].wait()
+            await outcomes(step)
             if options.speed == "recorded":
                 wait = began + step.offset - loop.time()
                 if wait > 0:
@@ -186,6 +203,7 @@ class _Sink:
         self.host, self.port = host, port
         self.path = f"/dspscope-replay/events/{uuid.uuid4()}"
         self.client: ClientReplay | None = None
+        self.arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     @property
@@ -196,9 +214,9 @@ class _Sink:
     async def start(self) -> None:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post(self.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
@@ -211,6 +229,7 @@ class _Sink:
         body = await request.read()
         if self.client is not None:
             self.client.event(body, request.headers.get("Content-Type"))
+        self.arrived.set()
         return web.Response(status=202)
 
 

@@ -55,25 +55,26 @@ def _body(message: http.Message) -> bytes:
 
 
 def recorded_flows(flows: Iterable[Any]) -> list[Recorded]:
-    """The HTTP flows among ``flows``, in order, as Recorded items (anything
-    already a Recorded is renumbered and kept)."""
-    out: list[Recorded] = []
+    """The HTTP flows among ``flows`` (or ``Recorded`` items) as Recorded
+    items numbered in the order their requests started.  Capture files hold
+    flows in the order they completed; replay needs the order things began."""
+    items: list[Recorded] = []
     for flow in flows:
         if isinstance(flow, Recorded):
-            out.append(replace(flow, index=len(out)))
+            items.append(flow)
         elif isinstance(flow, http.HTTPFlow) and flow.request is not None:
-            out.append(recorded_of(flow, len(out)))
-    return out
+            items.append(recorded_of(flow, len(items)))
+    items.sort(key=lambda r: r.started)
+    return [replace(r, index=i) for i, r in enumerate(items)]
 
 
 def load_captures(paths: Sequence[str]) -> Capture:
-    """Every HTTP flow of the given capture files, in time order.
+    """Every HTTP flow of the given capture files, in the order they began.
 
     Raises CaptureError for a missing or damaged file."""
     flows: list[Any] = []
     for path in paths:
         flows.extend(read_capture(path))
-    flows.sort(key=lambda f: getattr(getattr(f, "request", None), "timestamp_start", 0.0) or 0.0)
     return Capture(recorded_flows(flows))
 
 

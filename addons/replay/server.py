@@ -26,13 +26,13 @@ from aiohttp import web
 
 from addons.replay.delivery import EventSender
 from addons.sim import tls
+from addons.sim.server import WILDCARD_HOSTS
 from wsdsp import decode
 from wsdsp.replay import Capture, ServerReplay, Timing
 
 Unmatched = Literal["fault", "404", "forward"]
 Log = Callable[[str], None]
 MAX_BODY = 512 * 1024 * 1024
-WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class ReplayServer:
@@ -85,10 +85,9 @@ class ReplayServer:
         context = self._ssl_context() if self.tls_on else None
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host or None, self.port, ssl_context=context,
-                           shutdown_timeout=2.0)
+        site = web.TCPSite(runner, self.host or None, self.port, ssl_context=context)
         try:
             await site.start()
         except OSError as exc:
@@ -122,9 +121,11 @@ class ReplayServer:
         await self.stop()
 
     def _ssl_context(self) -> ssl.SSLContext:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("give both --cert and --key, or neither")
-        if self.cert is None or self.key is None:
+        """The given certificate (its key beside it, or in the same PEM), else
+        the simulators' self-signed one."""
+        if self.cert is not None:
+            self.key = self.key or self.cert
+        else:
             self.cert, self.key = tls.default_certificate(self.config_dir)
         return tls.server_context(self.cert, self.key)
 

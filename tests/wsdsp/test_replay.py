@@ -99,7 +99,7 @@ def end_event(token: str, images: int) -> Message:
 
 
 def image(to: str, token: str, doc: int) -> tuple[Message, tuple[AttachmentData, ...]]:
-    cid = f"img{doc}@device"
+    cid = f"page{doc}.{token}@device"  # as devices do: the token in the content id
     return (build.send_image(to=to, token=token, document_id=doc, format="png", content_id=cid),
             (AttachmentData(cid, PNG + bytes([doc]), "image/png"),))
 
@@ -156,6 +156,14 @@ def test_capture_knows_jobs_slots_and_event_anchors(capture: Capture) -> None:
     assert [ev.index for ev, _ in capture.anchors[6]] == [7, 8]
     assert capture.anchors[6][1][1] > capture.anchors[6][0][1]
     assert [r.kind for r in capture.events] == ["event"] * 3
+
+
+def test_capture_origins_include_advertised_addresses() -> None:
+    s = Session()
+    get = build.transfer_get(to=f"{SERVER}/ScanServer")
+    s.exchange(get, build.transfer_get_response(get, hosted_address="https://proxy.test:1/ScanServer/x",
+                                                service_id="svc"), url=f"{SERVER}/ScanServer")
+    assert Capture(s.items).origins == {SERVER, "https://proxy.test:1"}
 
 
 def test_event_sent_before_the_create_answer_ended_is_anchored_to_the_create() -> None:
@@ -240,6 +248,18 @@ def test_server_answers_a_retry_with_the_same_exchange_and_no_events_again(captu
     again = server.answer(req, device=DEVICE)
     assert again.recorded is first.recorded and len(first.events) == 1 and again.events == ()
     assert answer_json(again).relates_to == req.message_id
+
+
+def test_server_follows_a_recorded_resend_with_the_same_message_id() -> None:
+    s = Session()
+    create = build.create_post_scan_job(to=ENDPOINT, user=USER, psp_id=PSP)
+    s.exchange(create, build.fault(create, "ServerErrorTemporaryError"))
+    s.exchange(create, build.response(create, {"JobToken": T1}))  # the device resent it as is
+    server = ServerReplay(Capture(s.items))
+    req = live_create()
+    assert answer_json(server.answer(req, device=DEVICE)).kind == "fault"
+    again = server.answer(req, device=DEVICE)
+    assert again.recorded.index == 1 and answer_json(again).job_token == T1
 
 
 def test_server_repeats_stateless_answers_but_not_job_steps(capture: Capture) -> None:
@@ -353,6 +373,16 @@ def test_plan_keeps_job_order_and_device_order(capture: Capture) -> None:
     assert by_index[2].after == (number[1],)  # create after the subscription
     assert by_index[11].after == (number[10],)
     assert by_index[0].after == () and by_index[0].offset == 0.0 and by_index[12].offset > 1.0
+    # the recorded device went on after job T1's end state had come: so will the replay
+    assert [by_index[i].end_states for i in (6, 9, 12)] == [(), (T1,), (T1,)]
+
+
+def test_client_knows_which_live_end_states_came(capture: Capture) -> None:
+    live = FakeServer(capture)
+    client = run_client(capture, live)
+    assert not client.end_state_received(T1) and client.end_state_received(new_guid())
+    client.event(*_encoded(end_event(live.server.tokens[T1], 2)))
+    assert client.end_state_received(T1)
 
 
 def run_client(capture: Capture, server: Any, *, target: str = "https://127.0.0.1:8443/") -> ClientReplay:
@@ -415,6 +445,8 @@ def test_client_rewrites_requests_with_live_ids(capture: Capture) -> None:
     image_req = decode(sent[5].content, sent[5].content_type)
     (att,) = image_req.attachments
     assert bytes(att.data(sent[5].content)) == PNG + b"\x02"
+    assert att.referenced and live_t1 in att.content_id
+    assert not [f for f in image_req.findings if f.code.startswith("mtom.")]
     assert image_req.body["DocumentDescription"]["DocumentId"] == 2
     report = client.report()
     assert report.differing == [], [d.text() for r in report.results for d in r.differences]
@@ -423,6 +455,15 @@ def test_client_rewrites_requests_with_live_ids(capture: Capture) -> None:
     assert [(d.kind, d.severity) for d in report.event_differences] == [
         ("event-missing", "warning"), ("event-missing", "error")]
     assert not report.ok
+
+
+def test_client_sends_wsdsp_requests_to_an_endpoint_target(capture: Capture) -> None:
+    endpoint = "https://127.0.0.1:8443/ScanServer/" + new_guid()
+    client = ClientReplay(capture, endpoint)
+    by_index = {s.recorded.index: s for s in client.steps}
+    create = client.prepare(by_index[2])
+    assert create.url == endpoint and create.message.to == endpoint
+    assert client.prepare(by_index[0]).url == "https://127.0.0.1:8443/ScanServer"
 
 
 def test_client_reports_a_fault_that_appeared(capture: Capture) -> None:

@@ -1,0 +1,120 @@
+"""Real processes for the replay tests: the dspscope CLI (sim, proxy,
+replay) and stock mitmdump, each on an ephemeral loopback port, logging to a
+file that the tests read to learn the port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+
+
+class Proc:
+    """A child process whose stdout and stderr go to ``log``."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
+        self.args = args
+        self.log = log
+        with open(log, "wb") as out:
+            self.popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                          stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the log, once it is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.text())
+            if found:
+                return found
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{self.args[:4]} exited {self.popen.returncode}:\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} from {self.args[:4]} in {timeout} s:\n{self.text()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (captures are flushed), then kill if it does not go."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+
+class Processes:
+    """Starts dspscope commands and mitmdump; stops whatever is left."""
+
+    def __init__(self, workdir: Path, home: Path) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        self.started: list[Proc] = []
+        self._count = 0
+
+    def start(self, *args: str, program: list[str] | None = None) -> Proc:
+        self._count += 1
+        name = args[0] if program else "-".join(args[:2])
+        log = self.workdir / f"{self._count:02d}-{name}.log"
+        command = (program or [sys.executable, "-m", "addons.cli"]) + list(args)
+        proc = Proc(command, log, self.env)
+        self.started.append(proc)
+        return proc
+
+    def run(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+        """A dspscope command to completion."""
+        return subprocess.run([sys.executable, "-m", "addons.cli", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
+
+    def sim_server(self) -> tuple[Proc, str]:
+        """A fresh simulated server (TLS); returns it and its origin."""
+        proc = self.start("sim", "server", "--port", "0", "--quiet")
+        url = proc.wait_for(r"listening on (https://\S+)/ScanServer").group(1)
+        return proc, url
+
+    def proxy(self, upstream: str, *extra: str) -> tuple[Proc, str]:
+        proc = self.start("proxy", "--upstream", upstream, "--listen-port", "0", "--events-port", "0",
+                          "--insecure", "-q", *extra)
+        port = proc.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        return proc, f"https://127.0.0.1:{port}"
+
+    def replay_server(self, *captures: Path, extra: tuple[str, ...] = ()) -> tuple[Proc, str]:
+        proc = self.start("replay", "server", *map(str, captures), "--listen-port", "0", *extra)
+        return proc, proc.wait_for(r"listening on (https://\S+)").group(1)
+
+    def mitmdump(self, upstream: str, save: Path) -> tuple[Proc, str]:
+        """Stock mitmdump in reverse mode, writing a capture without our addons.
+        keep_host_header: the server then advertises the proxy's address, so
+        the device stays on the proxy (as address rewriting does for ours)."""
+        proc = self.start(
+            "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1", "-p", "0",
+            "--ssl-insecure", "--set", "keep_host_header=true",
+            "--set", f"confdir={self.workdir / 'mitmdump-conf'}", "-w", str(save),
+            program=[str(MITMDUMP)],
+        )
+        port = proc.wait_for(r"listening at 127\.0\.0\.1:(\d+)").group(1)
+        return proc, f"https://127.0.0.1:{port}"
+
+    def device(self, server: str, *extra: str) -> list[dict[str, Any]]:
+        """A simulated device run to completion: one JSON object per job."""
+        done = self.run("sim", "device", "--server", server + "/ScanServer", "--insecure",
+                        "--image-size", "3000", "--event-timeout", "15", "--json", *extra)
+        jobs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert jobs, f"device printed no jobs (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+        return jobs
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            proc.stop()
