@@ -104,7 +104,10 @@ class _Printer(log.MitmLogHandler):
 class ProxyRunner:
     """One in-process proxy: mitmproxy's default addons plus ``addons``
     (default: the full dspscope chain), configured with ``options`` and
-    then ``sets`` ("name=value" strings, as mitmdump's ``--set`` takes them)."""
+    then ``sets`` ("name=value" strings, as mitmdump's ``--set`` takes them).
+    Log records of ``log_level`` and above go to ``log_out`` (standard
+    error by default) once started; ``log_level=None`` prints nothing (a
+    full-screen program embedding the proxy)."""
 
     def __init__(
         self,
@@ -112,7 +115,7 @@ class ProxyRunner:
         *,
         addons: Sequence[object] | None = None,
         sets: Sequence[str] = (),
-        log_level: int = logging.WARNING,
+        log_level: int | None = logging.WARNING,
         log_out: IO[str] | None = None,
     ) -> None:
         self.options = dict(options or {})
@@ -130,11 +133,12 @@ class ProxyRunner:
         """Listen and serve; returns once the proxy is up."""
         if self._task is not None:
             raise RuntimeError("this ProxyRunner was already started")
-        root = logging.getLogger()
-        if root.getEffectiveLevel() > self.log_level:
-            root.setLevel(self.log_level)
-        self._printer = _Printer(self.log_out or sys.stderr, self.log_level)
-        self._printer.install()
+        if self.log_level is not None:
+            root = logging.getLogger()
+            if root.getEffectiveLevel() > self.log_level:
+                root.setLevel(self.log_level)
+            self._printer = _Printer(self.log_out or sys.stderr, self.log_level)
+            self._printer.install()
         check = _StartupCheck()
         opts = options.Options()
         self.master = master.Master(opts, event_loop=asyncio.get_running_loop())
@@ -146,7 +150,7 @@ class ProxyRunner:
                 opts.set(*self.sets)
         except (exceptions.OptionsError, exceptions.AddonManagerError, KeyError, TypeError) as exc:
             check.finish()
-            self._printer.uninstall()
+            self._unprint()
             raise StartupError(first_line(str(exc).strip("'\""))) from None
         self._task = asyncio.create_task(self.master.run(), name="dspscope proxy")
         started = asyncio.create_task(check.started.wait())
@@ -155,14 +159,15 @@ class ProxyRunner:
         if self._task.done():
             failed = self._listen_failure()
             await self._close_listeners()
-            self._printer.uninstall()
+            self._unprint()
             error = self._task.exception()
             if failed is not None:
                 raise failed
             if isinstance(error, StartupError):
                 raise error
             raise StartupError(first_line(repr(error)) if error else "the proxy stopped while starting")
-        self._printer.started = True
+        if self._printer is not None:
+            self._printer.started = True
 
     async def stop(self) -> None:
         """Stop listening, finish the addons (captures are flushed and
@@ -175,8 +180,12 @@ class ProxyRunner:
         try:
             await self._task
         finally:
-            if self._printer is not None:
-                self._printer.uninstall()
+            self._unprint()
+
+    def _unprint(self) -> None:
+        if self._printer is not None:
+            self._printer.uninstall()
+            self._printer = None
 
     async def wait(self) -> None:
         """Until the proxy stops (by ``stop`` or from inside)."""

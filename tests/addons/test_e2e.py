@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -124,6 +125,9 @@ async def test_concurrent_jobs_through_the_proxy(tmp_path, tls, sig):
             proxy.kill()
         sent = server.exchanges + server.pusher.delivered
     assert [r.error for r in results if not r.ok] == []
+    confdir = tmp_path / "mitmproxy"
+    assert stat.S_IMODE(confdir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((confdir / "mitmproxy-ca.pem").stat().st_mode) == 0o600
     assert "Traceback" not in proxy.stderr
     assert "stopped after" in proxy.stderr
 

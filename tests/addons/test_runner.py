@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import logging
 import socket
 
 import aiohttp
@@ -115,10 +116,12 @@ async def test_nothing_keeps_flows(upstream, tmp_path):
     assert runner.track.exchanges == 40
 
 
-async def test_stop_from_another_task(upstream, tmp_path):
+async def test_stop_from_another_task(upstream, tmp_path, capsys):
     runner = ProxyRunner({"mode": [f"reverse:{upstream}"], "listen_host": "127.0.0.1",
-                          "listen_port": free_port(), "confdir": str(tmp_path)})
+                          "listen_port": free_port(), "confdir": str(tmp_path)}, log_level=None)
     await runner.start()
     waiting = asyncio.create_task(runner.wait())
+    logging.getLogger("test").warning("not for the terminal")
     await runner.stop()
     await asyncio.wait_for(waiting, 5)
+    assert capsys.readouterr().err == ""
