@@ -576,3 +576,14 @@ def test_regenerated_messages_keep_vendor_extensions() -> None:
     again = decode(encode(rewrite(original, Rewriter(), relates_to="urn:uuid:x")).content)
     assert again.fields == original.fields and again.relates_to == "urn:uuid:x"
     assert again.namespaces["EndPostScanJobResponse/Extra"] == "urn:vendor"
+
+
+def test_replay_core_imports_no_io_modules() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = "import json, sys, wsdsp.replay; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    forbidden = ("mitmproxy", "textual", "aiohttp", "asyncio", "ssl", "addons")
+    assert [m for m in json.loads(out.stdout) if m.split(".")[0] in forbidden] == []
