@@ -136,7 +136,7 @@ class Events:
             if not urlsplit(sink).path.startswith(PREFIX):
                 mapping[sink] = self.base_url(flow, sink) + PREFIX + sink_key(sink)
         body = decode.body_of(flow.request)
-        changed = substitute(body, mapping) if body else None
+        changed = substitute(body, mapping, flow.request.headers.get("content-type")) if body else None
         if changed is None:
             return
         flow.request.content = changed
@@ -160,7 +160,8 @@ class Events:
         self.relayed += 1
         if msg.to and urlsplit(msg.to).path.startswith(PREFIX):
             body = decode.body_of(flow.request)
-            changed = substitute(body, {msg.to: sink}) if body else None
+            changed = (substitute(body, {msg.to: sink}, flow.request.headers.get("content-type"))
+                       if body else None)
             if changed is not None:
                 flow.request.content = changed
                 decode.note_rewrite(flow, "request", "event-to", msg.to, sink)

@@ -6,7 +6,7 @@ from mitmproxy.test import taddons
 from addons.addresses import Addresses, advertised, origin_key, substitute
 from addons.decode import METADATA_KEY, Decode, message
 from tests.addons import support
-from wsdsp import build
+from wsdsp import AttachmentData, build, encode
 
 UPSTREAM = "https://10.0.0.5:5362"
 PROXY = "https://127.0.0.1:8443"
@@ -28,6 +28,19 @@ def test_substitute_escapes_and_refuses_utf16():
     assert substitute(b"<a>http://s/?a=1&amp;b=2</a>", {"http://s/?a=1&b=2": "http://p/?a&b"}) == \
         b"<a>http://p/?a&amp;b</a>"
     assert substitute("<a>http://s/x</a>".encode("utf-16"), {"http://s/x": "http://p/x"}) is None
+
+
+def test_substitute_in_mtom_rewrites_the_root_part_only():
+    to = "http://s/x"
+    request = build.send_image(to=to, token=support.TOKEN, document_id=1, format="png",
+                               content_id="p1@d")
+    image = b"\x89PNG <a>http://s/x</a> " * 100  # the address inside the image stays as it is
+    encoded = encode(request, (AttachmentData("p1@d", image),))
+    changed = substitute(encoded.content, {to: "http://p/x"}, encoded.content_type)
+    assert changed is not None
+    assert changed.count(b">http://p/x<") == 1 and changed.endswith(encoded.content[-len(image) - 60:])
+    assert image in changed
+    assert substitute(encoded.content, {"http://q/y": "http://p/x"}, encoded.content_type) is None
 
 
 def test_advertised_addresses():
