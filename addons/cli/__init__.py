@@ -21,6 +21,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("check", "addons.cli.check"),
     ("export", "addons.cli.export"),
     ("replay", "addons.cli.replay"),
+    ("demo", "addons.cli.demo"),
+    ("tui", "addons.cli.tui"),
+    ("open", "addons.cli.open"),
 ]
 
 

@@ -1,0 +1,171 @@
+"""The viewer on a real proxy over 127.0.0.1: intercept (edit and forward,
+answer with a fault), replay to the real server, a busy port, the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from textual.widgets import TextArea
+
+from addons.sim.server import ScanServer
+from tests.viewer.conftest import SIZE
+from tests.viewer.pilot import screen_text, until
+from viewer.app import DspscopeApp
+from viewer.live import LiveSource
+from viewer.screens.intercept import InterceptScreen
+from viewer.screens.replay import ReplayScreen
+from viewer.store import Row
+from viewer.widgets.exchange_list import ExchangeList
+from viewer.widgets.rules_panel import RuleList
+from wsdsp import build, decode, encode
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScanServer]:
+    sim = ScanServer("127.0.0.1", 0, tls_on=False)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def live_source(upstream: str, confdir: Path, port: int = 0) -> LiveSource:
+    return LiveSource({"mode": [f"reverse:{upstream}"], "listen_host": "127.0.0.1",
+                       "listen_port": port, "connection_strategy": "lazy",
+                       "confdir": str(confdir)}, title="test proxy")
+
+
+async def started(pilot: Any, source: LiveSource) -> str:
+    await until(pilot, lambda: source.runner is not None and source.runner.listen_addrs,
+                what="proxy listening")
+    host, port = source.runner.listen_addrs[0]
+    return f"http://{host}:{port}/ScanServer"
+
+
+async def post(url: str, to: str) -> tuple[int, Any]:
+    request = build.create_post_scan_job(to=to, user="S-1-5-21-1-2-3-500",
+                                         psp_id="0c6e1f6a-3b9d-4c2e-8f1a-2b3c4d5e6f70")
+    body = encode(request)
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=body.content, headers={"Content-Type": body.content_type}) as reply:
+        return reply.status, decode(await reply.read(), reply.headers.get("Content-Type"))
+
+
+def paused_rows(app: DspscopeApp) -> list[Row]:
+    return [row for row in app.session.store.rows if row.paused]
+
+
+async def open_paused(pilot: Any, app: DspscopeApp) -> InterceptScreen:
+    await until(pilot, lambda: paused_rows(app), what="a paused request")
+    listing = app.screen.query_one(ExchangeList)
+    assert listing.select_row(paused_rows(app)[0])
+    await pilot.pause(0.1)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, InterceptScreen), what="intercept screen")
+    screen = app.screen
+    assert isinstance(screen, InterceptScreen)
+    return screen
+
+
+async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
+        server: ScanServer, tmp_path: Path) -> None:
+    source = live_source(f"http://127.0.0.1:{server.port}", tmp_path)
+    app = DspscopeApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        url = await started(pilot, source)
+        app.set_intercept("op:CreatePostScanJob")
+
+        # 1. edit and forward: the server sees the edited request.
+        call = asyncio.create_task(post(url, url))
+        screen = await open_paused(pilot, app)
+        assert app.paused_count == 1
+        editor = screen.query_one(TextArea)
+        assert ">Scan<" in editor.text
+        editor.text = editor.text.replace(">Scan<", ">Edited<")
+        await pilot.press("ctrl+f")
+        status, reply = await asyncio.wait_for(call, 15)
+        assert status == 200 and reply.job_token
+        job = server.jobs.jobs[reply.job_token]
+        assert job.document_root == "Edited"
+        await until(pilot, lambda: app.session.store.rows[-1].rules == ("intercept",),
+                    what="edited exchange recorded")
+        edited = app.session.store.rows[-1]
+        assert edited.rewritten and not edited.paused and edited.status == 200
+        detail = app.screen.query_one("#detail")
+        app.screen.query_one(ExchangeList).select_row(edited)
+        await pilot.pause(0.3)
+        detail.query_one("#detail-tabs").active = "diff"
+        await until(pilot, lambda: "request (original)" in screen_text(pilot), what="diff")
+        assert "Edited</psp:DocumentRootName>" in screen_text(pilot)
+
+        # 2. answer with a fault: the server never sees the request.
+        jobs_before = len(server.jobs.jobs)
+        call = asyncio.create_task(post(url, url))
+        await open_paused(pilot, app)
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.2)
+        await pilot.press("down", "down", "down", "enter")  # ServerErrorTemporaryError
+        status, reply = await asyncio.wait_for(call, 15)
+        assert status == 500 and reply.fault is not None
+        assert reply.fault.subcode == "ServerErrorTemporaryError"
+        assert len(server.jobs.jobs) == jobs_before
+        await until(pilot, lambda: app.session.store.rows[-1].fault == "ServerErrorTemporaryError",
+                    what="answered exchange recorded")
+
+        # 3. replay the edited exchange to its server, beside the recorded answer.
+        app.set_intercept(None)
+        listing = app.screen.query_one(ExchangeList)
+        assert listing.select_row(edited)
+        await pilot.pause(0.2)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay screen")
+        await until(pilot, lambda: "live  HTTP 200" in screen_text(pilot), what="replayed")
+        await until(pilot, lambda: "Same behaviour as recorded" in screen_text(pilot),
+                    what="the comparison")
+        assert len(server.jobs.jobs) == jobs_before + 1
+
+
+async def test_a_busy_port_is_shown_and_the_viewer_stays(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        source = live_source("http://127.0.0.1:9", tmp_path, port)
+        app = DspscopeApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "proxy not running" in screen_text(pilot), what="error shown")
+            assert str(port) in screen_text(pilot) or "in use" in screen_text(pilot)
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            await pilot.press("q")
+        assert app.return_code in (0, None)
+
+
+async def test_the_demo_runs_jobs_and_a_rule_can_be_switched_on(monkeypatch: Any,
+                                                                tmp_path: Path) -> None:
+    from viewer.demo import DemoSource
+
+    monkeypatch.setenv("DSPSCOPE_HOME", str(tmp_path))
+    source = DemoSource(pause=0.2, images=3, image_size=5_000)
+    app = DspscopeApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        store = app.session.store
+        await until(pilot, lambda: any(j.outcome == "Completed" for j in store.jobs()), timeout=30,
+                    what="a completed demo job")
+        assert any(row.kind == "event" for row in store.rows)
+        await pilot.press("3")
+        rules = app.screen.query_one(RuleList)
+        await until(pilot, lambda: rules.count > 0, what="preset rules listed")
+        assert not any(rule.enabled for rule in rules.rules)
+        rules.cursor = [r.name for r in rules.rules].index("busy-on-image")
+        await pilot.press("space")
+        await until(pilot, lambda: any("busy-on-image" in row.rules for row in store.rows),
+                    timeout=30, what="the rule firing")
+        await pilot.press("q")

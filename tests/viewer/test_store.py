@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.viewer.factory import sample
+from viewer.session import Session, prepare
+from viewer.store import Store, message_of
+from wsdsp.jobs import JobState
+
+
+def loaded() -> Session:
+    session = Session()
+    session.add_batch(prepare(sample().flows))
+    return session
+
+
+def test_rows_show_what_the_proxy_recorded() -> None:
+    store = loaded().store
+    assert len(store) == 25
+    first = store.rows[0]
+    assert (first.operation, first.kind, first.status, first.device, first.latency) == (
+        "CreatePostScanJob", "exchange", 200, "10.0.0.5", 38.0)
+    fault = store.rows[7]
+    assert (fault.operation, fault.status, fault.fault, fault.rules) == (
+        "SendImage", 500, "ServerErrorTemporaryError", ("busy-server",))
+    event = store.rows[4]
+    assert (event.kind, event.device, event.status) == ("event", "10.0.0.5", 202)
+    assert store.rows[1].attachments == 1
+
+
+def test_jobs_follow_the_tracker() -> None:
+    store = loaded().store
+    jobs = store.jobs()
+    assert len(jobs) == 4
+    busy = jobs[1]
+    assert busy.state is JobState.FINISHED and busy.outcome == "Completed"
+    assert busy.images == 2 and busy.faults == ["SendImage: ServerErrorTemporaryError"]
+    steps = [row.operation for row in store.rows_of(busy)]
+    assert steps == ["CreatePostScanJob", "SendImage", "SendImage", "SendImage", "EndPostScanJob",
+                     "PostScanJobStatusEvent", "PostScanJobEndStateEvent"]
+    assert store.job_of(store.rows[7]) is busy
+
+
+def test_filter_view_follows_appends_and_updates() -> None:
+    session = Session()
+    flows = sample().flows
+    session.add_batch(prepare(flows[:10]))
+    store = session.store
+    store.apply("op:send")
+    assert [store.rows[i].operation for i in store.view] == ["SendImage"] * 5
+    session.add_batch(prepare(flows[10:]))
+    assert len(store.view) == 9
+    # A row seen again (a paused flow that completed) is replaced in place.
+    pending = dict(store.rows[1].record, status=None, operation="EndPostScanJob")
+    store.add(pending, pending=True)
+    assert store.rows[1].pending and 1 not in store.view
+    store.add(store.rows[2].record | {"id": store.rows[1].id})
+    assert 1 in store.view and len(store) == 25
+
+
+def test_pending_rows_do_not_count_for_jobs_until_done() -> None:
+    session = loaded()
+    store = Store()
+    create = session.store.rows[0].record
+    store.add(create, pending=True)
+    assert store.jobs() == []
+    store.add(create)
+    assert len(store.jobs()) == 1
+
+
+def test_message_of_rebuilds_what_the_tracker_needs() -> None:
+    record = loaded().store.rows[7].record
+    response = message_of(record["response"])
+    assert response is not None and response.kind == "fault"
+    assert response.fault is not None and response.fault.subcode == "ServerErrorTemporaryError"
+    assert message_of(None) is None
+
+
+def synthetic(n: int) -> dict[str, Any]:
+    operations = ("CreatePostScanJob", "SendImage", "SendImage", "EndPostScanJob")
+    return {
+        "id": f"id-{n}", "time": 1_700_000_000 + n / 1000, "client": f"10.0.{n % 50}.{n % 200}:5000",
+        "server": "scan.test:5362", "method": "POST", "url": "https://scan.test:5362/ScanServer/x",
+        "status": 500 if n % 97 == 0 else 200, "duration_ms": float(n % 300),
+        "protocol": "ws-dsp", "kind": "exchange", "operation": operations[n % 4],
+        "job_token": f"{n // 4:08x}-0000-4000-8000-000000000000",
+        "request": {"fields": {"X": {"UserIdentifier": f"S-1-5-21-{n % 7}"}}},
+        "response": None, "findings": [], "rules": [], "error": None,
+    }
+
+
+def test_store_holds_and_filters_100k_rows() -> None:
+    store = Store()
+    for n in range(100_000):
+        store.add(synthetic(n))
+    assert len(store) == 100_000 and len(store.view) == 100_000
+    query = store.apply("op:send status:>=400")
+    expected = sum(1 for n in range(100_000) if n % 97 == 0 and n % 4 in (1, 2))
+    assert len(store.view) == expected
+    assert all(store.rows[i].operation == "SendImage" for i in store.view)
+    # A filter computed on a prefix (in a thread) catches up with later rows.
+    upto = len(store)
+    indices = store.filter(query, upto)
+    for n in range(100_000, 100_400):
+        store.add(synthetic(n))
+    store.set_view(query, indices, upto)
+    assert len(store.view) == expected + sum(
+        1 for n in range(100_000, 100_400) if n % 97 == 0 and n % 4 in (1, 2))
+    store.apply("s-1-5-21-3 device:10.0.7.")
+    assert store.view == [
+        i for i in range(100_400) if i % 7 == 3 and (i % 50 == 7)
+        and f"10.0.{i % 50}.{i % 200}".startswith("10.0.7.")]
+
+
+def test_headless_core_imports_no_textual() -> None:
+    code = ("import json, sys, viewer.store, viewer.filters, viewer.session, viewer.inbox, "
+            "viewer.sources, viewer.live, viewer.safe, viewer.xmltext, viewer.detail_text, "
+            "viewer.preview; print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert [m for m in json.loads(out.stdout) if m.split(".")[0] == "textual"] == []

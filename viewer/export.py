@@ -1,0 +1,31 @@
+"""Export the session's exchanges with the proxy's own writers
+(``dspscope export``): JSON Lines records or HAR."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewer.session import Session
+from viewer.store import Row
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".har": "har"}
+
+
+def export(session: Session, rows: Sequence[Row], path: Path) -> int:
+    """Write the finished exchanges of ``rows``; the format follows the suffix."""
+    from addons.cli.export import write_har, write_jsonl
+
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path.name}: use a .jsonl or .har file name")
+    flows = [flow for row in rows if not row.pending and (flow := session.flow(row)) is not None]
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", encoding="utf-8") as out:
+        if kind == "har":
+            write_har(flows, out)
+        else:
+            write_jsonl(flows, out)
+    os.replace(tmp, path)
+    return len(flows)

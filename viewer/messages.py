@@ -1,0 +1,65 @@
+"""Every Textual message the viewer posts, as small dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class FilterSubmitted(Message):
+    """The filter bar's text changed (debounced) or was submitted."""
+
+    text: str
+
+
+@dataclass
+class FilterApplied(Message):
+    """A filter finished: ``shown`` rows match; ``error`` when it did not parse."""
+
+    text: str
+    shown: int
+    error: str | None = None
+
+
+@dataclass
+class RowsChanged(Message):
+    """New or changed rows reached the store (posted once per flush)."""
+
+    total: int
+    shown: int
+    changed: bool = False
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RowsChanged)
+
+
+@dataclass
+class OpenJob(Message):
+    """Show the timeline of the job with this token."""
+
+    token: str
+
+
+@dataclass
+class OpenExchange(Message):
+    """Show (or act on) the exchange with this flow id."""
+
+    exchange_id: str
+
+
+@dataclass
+class ProxyState(Message):
+    """The live proxy's state: ``level`` is "ok", "warning" or "error"."""
+
+    text: str
+    level: str = "ok"
+
+
+@dataclass
+class RulesChanged(Message):
+    """The rules addon's list (names, enabled, hits) may have changed."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RulesChanged)

@@ -1,0 +1,121 @@
+"""One job: its summary and its timeline (create → images → end → events),
+with the detail of the step under the cursor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from viewer import format as fmt
+from viewer.messages import RowsChanged
+from viewer.safe import literal
+from viewer.store import Row
+from viewer.widgets.detail import Detail
+from viewer.widgets.job_list import outcome_of
+from viewer.widgets.row_list import RowList
+from viewer.widgets.timeline import Timeline
+from wsdsp.jobs import Job
+
+if TYPE_CHECKING:
+    from viewer.app import DspscopeApp
+
+
+def summary_text(job: Job, rows: list[Row]) -> Text:
+    """The job's header: who, what, how it went."""
+    out = Text(end="")
+    out.append("job ", style="bold")
+    out.append_text(literal(job.token or "(no token)", style="bold", limit=80))
+    out.append(f"   {job.state.value}", style="bold")
+    outcome = outcome_of(job)
+    if outcome:
+        out.append("   ")
+        out.append_text(literal(outcome, limit=80))
+    out.append("\n")
+    for label, value in (("device", job.device), ("user", job.user),
+                         ("scan process", job.psp_id), ("document root", job.document_root)):
+        out.append(f"{label} ", style="dim")
+        out.append_text(literal(value or "—", limit=80))
+        out.append("   ")
+    out.append("\n")
+    duration = (job.ended_at or job.updated_at) - job.created_at
+    reported = "" if job.images_reported is None else f" (server reports {job.images_reported})"
+    out.append(f"created {fmt.date_time(job.created_at)}   duration {fmt.seconds(duration)}   "
+               f"images {job.images}{reported}   events {job.events}   "
+               f"exchanges {len(rows)}   faults {len(job.faults)}")
+    if job.findings:
+        out.append(f"   findings {len(job.findings)}", style="bold")
+    return out
+
+
+class JobScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("o", "go_to_exchange", "Show in exchanges"),
+        *Detail.TAB_BINDINGS,
+    ]
+    DEFAULT_CSS = """
+    JobScreen #job-summary { height: auto; padding: 0 1; background: $panel; }
+    JobScreen Timeline { height: 1fr; min-height: 5; }
+    JobScreen Detail { height: 1fr; border-top: solid $primary-muted; }
+    """
+
+    app: DspscopeApp  # type: ignore[assignment]
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+
+    def _rows(self) -> list[Row]:
+        return self.app.session.store.rows_of(self.job)
+
+    def compose(self) -> ComposeResult:
+        rows = self._rows()
+        yield Static(summary_text(self.job, rows), id="job-summary")
+        with Vertical():
+            yield Timeline(rows, self.job.created_at, id="timeline")
+            yield Detail(id="job-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Timeline).focus()
+        self._show_current()
+
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        rows = self._rows()
+        timeline = self.query_one(Timeline)
+        if len(rows) != len(timeline.rows) or message.changed:
+            timeline.update_rows(rows)
+            self.query_one("#job-summary", Static).update(summary_text(self.job, rows))
+
+    def current_row(self) -> Row | None:
+        return self.query_one(Timeline).current()
+
+    @on(RowList.Highlighted, "#timeline")
+    def _highlighted(self, event: RowList.Highlighted) -> None:
+        self._show_current()
+
+    @on(RowList.Opened, "#timeline")
+    def _opened(self, event: RowList.Opened) -> None:
+        self.query_one(Detail).focus_content()
+
+    def _show_current(self) -> None:
+        row = self.current_row()
+        self.query_one(Detail).show(row, self.app.session.flow(row) if row else None)
+
+    def action_detail_tab(self, step: int) -> None:
+        self.query_one(Detail).action_tab(step)
+
+    def action_go_to_exchange(self) -> None:
+        row = self.current_row()
+        main = self.app.main
+        if row is None or main is None:
+            return
+        self.app.pop_screen()
+        main.select_exchange(row.id)

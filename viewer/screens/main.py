@@ -1,0 +1,263 @@
+"""The main screen: filter bar, Exchanges (list + detail), Jobs, Rules, Log."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from viewer.filters import FilterError, parse
+from viewer.messages import FilterApplied, FilterSubmitted, ProxyState, RowsChanged
+from viewer.safe import literal
+from viewer.store import Row
+from viewer.widgets.detail import Detail
+from viewer.widgets.exchange_list import ExchangeList
+from viewer.widgets.filter_bar import FilterBar
+from viewer.widgets.job_list import JobList
+from viewer.widgets.log_panel import LogPanel
+from viewer.widgets.row_list import RowList
+from viewer.widgets.rules_panel import RulesPanel
+from viewer.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from viewer.app import DspscopeApp
+
+DETAIL_DELAY = 0.12
+#: Above this many rows a filter runs in a worker thread.
+THREAD_FILTER_ROWS = 20_000
+VIEWS = ("exchanges", "jobs", "rules", "log")
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("1", "view('exchanges')", "Exchanges", show=False),
+        Binding("2", "view('jobs')", "Jobs", show=False),
+        Binding("3", "view('rules')", "Rules", show=False),
+        Binding("4", "view('log')", "Log", show=False),
+        Binding("J", "open_job", "Job of exchange", show=False),
+        Binding("z", "zoom", "Zoom detail", show=False),
+        Binding("f", "follow", "Follow newest", show=False),
+        Binding("escape", "back", "Back", show=False),
+        *Detail.TAB_BINDINGS,
+    ]
+    DEFAULT_CSS = """
+    #title { height: 1; background: $primary; color: $text; padding: 0 1; text-style: bold; }
+    #views { height: 1fr; }
+    #views > ContentSwitcher { height: 1fr; }
+    #views TabPane { height: 1fr; padding: 0; }
+    #exchanges-pane ExchangeList { height: 1fr; min-height: 5; }
+    #exchanges-pane Detail { height: 1fr; border-top: solid $primary-muted; }
+    #exchanges-pane.-zoomed ExchangeList { display: none; }
+    """
+
+    app: DspscopeApp  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._detail_timer: Timer | None = None
+        self._filter_generation = 0
+
+    def compose(self) -> ComposeResult:
+        store = self.app.session.store
+        yield Static(id="title")
+        yield FilterBar(id="filter-bar")
+        with TabbedContent(id="views", initial="exchanges"):
+            with TabPane("Exchanges", id="exchanges"), Vertical(id="exchanges-pane"):
+                yield ExchangeList(store, id="exchange-list")
+                yield Detail(id="detail")
+            with TabPane("Jobs", id="jobs"):
+                yield JobList(store, id="job-list")
+            with TabPane("Rules", id="rules"):
+                yield RulesPanel(self.app.rules, id="rules-panel")
+            with TabPane("Log", id="log"):
+                yield LogPanel(id="log-panel")
+        yield StatusBar(id="status-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        title = Text("dspscope", style="bold")
+        title.append("  —  ")
+        title.append_text(literal(self.app.source_title, limit=150))
+        self.query_one("#title", Static).update(title)
+        status = self.status_bar
+        status.source = self.app.source_kind
+        status.refresh_text()
+        self.query_one(ExchangeList).focus()
+
+    # -------------------------------------------------------------- parts
+
+    @property
+    def exchanges(self) -> ExchangeList:
+        return self.query_one(ExchangeList)
+
+    @property
+    def detail(self) -> Detail:
+        return self.query_one(Detail)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def log_panel(self) -> LogPanel:
+        return self.query_one(LogPanel)
+
+    def focus_next_list(self) -> None:
+        active = self.query_one("#views", TabbedContent).active
+        target = {"exchanges": "#exchange-list", "jobs": "#job-list", "rules": "#rule-list",
+                  "log": "#log-panel"}.get(active, "#exchange-list")
+        self.query_one(target).focus()
+
+    # ---------------------------------------------------------- new data
+
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        store = self.app.session.store
+        self.exchanges.sync(changed=message.changed)
+        if self.query_one("#views", TabbedContent).active == "jobs":
+            self.query_one(JobList).sync()
+        status = self.status_bar
+        status.total, status.shown = len(store.rows), len(store.view)
+        status.jobs = len(store.tracker.jobs)
+        status.paused = self.app.paused_count
+        status.refresh_text()
+        if message.changed:
+            self._schedule_detail(force=True)
+
+    def on_proxy_state(self, message: ProxyState) -> None:
+        status = self.status_bar
+        status.proxy, status.level = message.text, message.level
+        status.refresh_text()
+
+    # ------------------------------------------------------------ filter
+
+    def on_filter_submitted(self, message: FilterSubmitted) -> None:
+        store = self.app.session.store
+        try:
+            query = parse(message.text)
+        except FilterError as exc:
+            self.post_message(FilterApplied(message.text, len(store.view), str(exc)))
+            return
+        self._filter_generation += 1
+        upto = len(store.rows)
+        if upto > THREAD_FILTER_ROWS or query.needs_documents:
+            self.status_bar.loading = "filtering…"
+            self.status_bar.refresh_text()
+            self._filter_in_thread(query, upto, self._filter_generation)
+        else:
+            store.set_view(query, store.filter(query, upto), upto)
+            self.post_message(FilterApplied(message.text, len(store.view)))
+
+    @work(thread=True, exclusive=True, group="filter")
+    def _filter_in_thread(self, query: object, upto: int, generation: int) -> None:
+        store = self.app.session.store
+        indices = store.filter(query, upto)  # type: ignore[arg-type]
+        self.app.call_from_thread(self._filtered, query, indices, upto, generation)
+
+    def _filtered(self, query: object, indices: list[int], upto: int, generation: int) -> None:
+        if generation != self._filter_generation:
+            return
+        store = self.app.session.store
+        store.set_view(query, indices, upto)  # type: ignore[arg-type]
+        self.status_bar.loading = ""
+        self.post_message(FilterApplied(store.query.text, len(store.view)))
+
+    def on_filter_applied(self, message: FilterApplied) -> None:
+        self.query_one(FilterBar).show_result(message)
+        if message.error is None:
+            self.exchanges.follow = False
+            self.exchanges.cursor = 0
+            self.exchanges.sync(changed=True)
+            self.status_bar.shown = len(self.app.session.store.view)
+            self.status_bar.refresh_text()
+            self._schedule_detail(force=True)
+
+    # ------------------------------------------------------------ detail
+
+    @on(RowList.Highlighted, "#exchange-list")
+    def _highlighted(self, event: RowList.Highlighted) -> None:
+        self._schedule_detail()
+
+    def _schedule_detail(self, force: bool = False) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY, lambda: self._show_detail(force))
+
+    def _show_detail(self, force: bool = False) -> None:
+        row = self.exchanges.current()
+        if force:
+            self.detail.row = None
+        self.detail.show(row, self.app.session.flow(row) if row is not None else None)
+
+    @on(RowList.Opened, "#exchange-list")
+    def _opened(self, event: RowList.Opened) -> None:
+        row = self.exchanges.current()
+        if row is None:
+            return
+        if row.paused:
+            self.app.open_intercept(row)
+            return
+        self._show_detail()
+        self.detail.focus_content()
+
+    @on(RowList.Opened, "#job-list")
+    def _job_opened(self, event: RowList.Opened) -> None:
+        job = self.query_one(JobList).current()
+        if job is not None and job.token:
+            self.app.open_job(job.token)
+
+    # ----------------------------------------------------------- actions
+
+    def current_row(self) -> Row | None:
+        return self.exchanges.current()
+
+    def action_focus_filter(self) -> None:
+        self.query_one(FilterBar).input.focus()
+
+    def action_view(self, view: str) -> None:
+        self.query_one("#views", TabbedContent).active = view
+        if view == "jobs":
+            self.query_one(JobList).sync(force=True)
+        self.focus_next_list()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "views" and event.pane is not None and event.pane.id == "jobs":
+            self.query_one(JobList).sync(force=True)
+
+    def action_open_job(self) -> None:
+        row = self.current_row()
+        if row is None or not row.job:
+            self.app.say("This exchange belongs to no job.", "warning")
+            return
+        self.app.open_job(row.job)
+
+    def action_detail_tab(self, step: int) -> None:
+        self.detail.action_tab(step)
+
+    def action_zoom(self) -> None:
+        self.query_one("#exchanges-pane").toggle_class("-zoomed")
+
+    def action_follow(self) -> None:
+        self.exchanges.follow = True
+        self.exchanges.action_jump(-1)
+
+    def action_back(self) -> None:
+        self.query_one("#exchanges-pane").remove_class("-zoomed")
+        self.focus_next_list()
+
+    def select_exchange(self, exchange_id: str) -> bool:
+        row = self.app.session.store.row(exchange_id)
+        if row is None:
+            return False
+        self.action_view("exchanges")
+        if not self.exchanges.select_row(row):
+            self.query_one(FilterBar).set_value("")
+            self.app.call_after_refresh(lambda: self.exchanges.select_row(row))
+        return True

@@ -1,0 +1,111 @@
+"""The flows behind the store: what the viewer holds, loads and saves.
+
+A Session owns the mitmproxy flows (by id) and the Store of their rows.
+It is headless (mitmproxy, no Textual), so loading, saving, exporting and
+the XML views are tested without an app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import http, io
+
+from addons.record import record_of
+from viewer.store import Row, Store, row_of
+from wsdsp.codec import parse_envelope
+from wsdsp.jobs import JobTracker
+
+METADATA_KEY = "dspscope"
+
+
+def flags_of(flow: http.HTTPFlow) -> dict[str, Any]:
+    """Row flags the record does not carry: device, rewritten, pending."""
+    meta = flow.metadata.get(METADATA_KEY)
+    meta = meta if isinstance(meta, dict) else {}
+    flags: dict[str, Any] = {"rewritten": bool(meta.get("original")),
+                             "pending": flow.response is None and flow.error is None,
+                             "paused": bool(flow.intercepted)}
+    if isinstance(meta.get("device"), str) and meta["device"]:
+        flags["device"] = meta["device"]
+    return flags
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Flows with their rows, ready for the store: built by the thread that
+    produced the flows, so the UI thread only files them."""
+
+    items: tuple[tuple[http.HTTPFlow, Row], ...]
+
+
+def entry(flow: http.HTTPFlow, record: dict[str, Any] | None = None,
+          tracker: JobTracker | None = None) -> tuple[http.HTTPFlow, Row]:
+    """A flow and its row (``record`` when already computed)."""
+    if record is None:
+        record = record_of(flow, tracker)
+    return flow, row_of(record, -1, **flags_of(flow))
+
+
+def prepare(flows: Iterable[http.HTTPFlow], tracker: JobTracker | None = None) -> Batch:
+    """Rows of ``flows``; ``tracker`` follows jobs across a capture whose
+    flows carry no dspscope metadata (stock mitmproxy captures)."""
+    return Batch(tuple(entry(flow, tracker=tracker) for flow in flows))
+
+
+class Session:
+    """Flows by id and the store of their rows."""
+
+    def __init__(self) -> None:
+        self.flows: dict[str, http.HTTPFlow] = {}
+        self.store = Store(documents=self.documents)
+
+    def add(self, flow: http.HTTPFlow) -> Row:
+        batch = prepare([flow])
+        return self.add_batch(batch)[0]
+
+    def add_batch(self, batch: Batch) -> list[Row]:
+        rows = []
+        for flow, row in batch.items:
+            self.flows[flow.id] = flow
+            rows.append(self.store.add_row(row))
+        return rows
+
+    def flow(self, row: Row) -> http.HTTPFlow | None:
+        return self.flows.get(row.id)
+
+    def documents(self, row: Row) -> Iterator[Any]:
+        """Parsed XML roots of an exchange's bodies, for ``xpath:`` filters."""
+        flow = self.flows.get(row.id)
+        if flow is None:
+            return
+        for message in (flow.request, flow.response):
+            if message is None or not message.raw_content:
+                continue
+            root = parse_envelope(message.get_content(strict=False) or b"",
+                             message.headers.get("content-type"))
+            if root is not None:
+                yield root
+
+    # ------------------------------------------------------------ captures
+
+    def save(self, path: str | os.PathLike[str], rows: Sequence[Row] | None = None) -> int:
+        """Write the flows of ``rows`` (all by default) as a mitmproxy capture."""
+        chosen = rows if rows is not None else self.store.rows
+        count = 0
+        target = Path(path)
+        tmp = target.with_name(target.name + ".part")
+        with open(tmp, "wb") as fh:
+            writer = io.FlowWriter(fh)
+            for row in chosen:
+                flow = self.flows.get(row.id)
+                if flow is not None and not row.pending:
+                    writer.add(flow)
+                    count += 1
+        os.replace(tmp, target)
+        return count
+

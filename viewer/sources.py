@@ -1,0 +1,116 @@
+"""Where the viewer's exchanges come from: given flows, capture files, or a
+live proxy (``viewer.live``).  A source fills an Inbox from its own thread
+and may offer controls (rules, intercept) to the UI.  No Textual here."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from mitmproxy import http
+
+from viewer.controls import InterceptControl, RulesControl
+from viewer.inbox import Inbox
+from viewer.session import prepare
+from wsdsp.jobs import JobTracker
+
+BATCH = 1000
+PROGRESS_EVERY = 0.25
+
+
+class Source:
+    """A source with nothing to control: subclasses fill the inbox."""
+
+    kind = "offline"
+    title = ""
+    rules: RulesControl | None = None
+    intercept: InterceptControl | None = None
+    #: Whether replaying to servers may skip certificate checks (the demo's
+    #: simulated server has a self-signed certificate).
+    replay_insecure = False
+
+    def __init__(self) -> None:
+        #: Toasts to show once the UI is up: (text, severity).
+        self.notices: list[tuple[str, str]] = []
+
+    def start(self, inbox: Inbox) -> None:
+        """Begin delivering (returns at once)."""
+
+    def stop(self) -> None:
+        """Stop delivering and release everything (may block briefly)."""
+
+
+class FlowsSource(Source):
+    """Flows already in memory (tests, snapshots)."""
+
+    def __init__(self, flows: Iterable[http.HTTPFlow], title: str = "flows in memory") -> None:
+        super().__init__()
+        self.flows = list(flows)
+        self.title = title
+
+    def start(self, inbox: Inbox) -> None:
+        tracker = JobTracker()
+        for at in range(0, len(self.flows), BATCH):
+            inbox.put_batch(prepare(self.flows[at:at + BATCH], tracker))
+
+
+class CaptureSource(Source):
+    """Capture files (ours or stock mitmproxy's), read in a background
+    thread and delivered in batches: the first screen shows at once."""
+
+    kind = "capture"
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        super().__init__()
+        self.paths = [str(p) for p in paths]
+        self.title = ", ".join(Path(p).name for p in self.paths)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, inbox: Inbox) -> None:
+        self._thread = threading.Thread(target=self._read, args=(inbox,), name="dspscope-open",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _read(self, inbox: Inbox) -> None:
+        from addons.record import CaptureError, read_capture
+
+        tracker = JobTracker()
+        total = 0
+        for path in self.paths:
+            name = Path(path).name
+            chunk: list[http.HTTPFlow] = []
+
+            shown = [0.0]
+
+            def progress(done: int, size: int, name: str = name, shown: list[float] = shown) -> None:
+                now = time.monotonic()
+                if now - shown[0] >= PROGRESS_EVERY:
+                    shown[0] = now
+                    inbox.progress(f"loading {name} {100 * done // max(size, 1)}%")
+
+            try:
+                for flow in read_capture(path, progress):
+                    if self._stop.is_set():
+                        return
+                    if isinstance(flow, http.HTTPFlow):
+                        chunk.append(flow)
+                        total += 1
+                    if len(chunk) >= BATCH:
+                        inbox.put_batch(prepare(chunk, tracker))
+                        chunk = []
+            except CaptureError as exc:
+                inbox.notice(str(exc), "error" if not exc.flows_read else "warning")
+            except Exception as exc:  # noqa: BLE001 - a broken file must not kill the viewer
+                inbox.notice(f"{path}: cannot read: {exc!r}", "error")
+            if chunk:
+                inbox.put_batch(prepare(chunk, tracker))
+        inbox.progress("")
+        inbox.log("info", f"loaded {total:,} exchanges from {len(self.paths)} file(s)")

@@ -1,0 +1,150 @@
+"""The Rules view: the proxy's fault-injection rules with their hit counts;
+switch one on or off, reload the rule files, load a preset.
+
+The panel talks to a ``RulesControl`` (viewer.live) that forwards each call
+to the proxy's thread; calls run in worker threads so the UI never waits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from viewer.controls import RuleInfo, RulesControl
+from viewer.widgets.row_list import Cell, Column, RowList, cell
+
+REFRESH_EVERY = 1.0
+
+
+class RuleList(RowList):
+    COLUMNS = (Column("on", 3), Column("rule", 24), Column("hits", 7, right=True),
+               Column("what it does", 0))
+    BINDINGS = [
+        Binding("space,enter", "toggle", "On/off"),
+        Binding("r", "reload", "Reload rules"),
+        Binding("p", "preset", "Load preset"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.rules: list[RuleInfo] = []
+        self.follow = False
+
+    def update_rules(self, rules: list[RuleInfo]) -> None:
+        if rules != self.rules:
+            self.rules = rules
+            self.set_count(len(rules), changed=True)
+
+    def current(self) -> RuleInfo | None:
+        return self.rules[self.cursor] if 0 <= self.cursor < len(self.rules) else None
+
+    def row_style(self, position: int) -> Style | None:
+        if not self.rules[position].enabled:
+            return self.get_component_rich_style("row-list--dim", partial=True)
+        return None
+
+    def render_row(self, position: int) -> Sequence[Cell]:
+        rule = self.rules[position]
+        return (("●" if rule.enabled else "○", None), cell(rule.name), (f"{rule.hits:,}", None),
+                cell(rule.description, limit=400))
+
+    def action_toggle(self) -> None:
+        rule = self.current()
+        panel = self.parent
+        if rule is not None and isinstance(panel, RulesPanel):
+            panel.toggle(rule)
+
+    def action_reload(self) -> None:
+        panel = self.parent
+        if isinstance(panel, RulesPanel):
+            panel.reload()
+
+    def action_preset(self) -> None:
+        panel = self.parent
+        if isinstance(panel, RulesPanel):
+            panel.choose_preset()
+
+
+class RulesPanel(Vertical):
+    DEFAULT_CSS = """
+    RulesPanel { height: 1fr; }
+    RulesPanel #rules-help { height: auto; padding: 0 1; color: $text-muted; }
+    RulesPanel RuleList { height: 1fr; }
+    """
+
+    def __init__(self, control: RulesControl | None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.control = control
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="rules-help")
+        yield RuleList(id="rule-list")
+
+    def on_mount(self) -> None:
+        help_line = self.query_one("#rules-help", Static)
+        if self.control is None:
+            help_line.update(Text("Rules act in a live proxy: run `dspscope demo` or "
+                                  "`dspscope tui --rules FILE`."))
+            return
+        help_line.update(Text("space: switch a rule on/off   r: reload the rule files   "
+                              "p: load a preset"))
+        self.set_interval(REFRESH_EVERY, self.refresh_rules)
+        self.refresh_rules()
+
+    @work(thread=True, exclusive=True, group="rules-status")
+    def refresh_rules(self) -> None:
+        if self.control is None or not self.is_attached:
+            return
+        try:
+            rules = self.control.status()
+        except Exception as exc:  # noqa: BLE001 - the proxy may be stopping
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self.query_one(RuleList).update_rules, rules)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.notify(f"rules: {exc}", severity="error", markup=False)
+
+    @work(thread=True, group="rules-action")
+    def toggle(self, rule: RuleInfo) -> None:
+        assert self.control is not None
+        self._report(lambda: self.control.set_enabled(rule.name, not rule.enabled))  # type: ignore[union-attr]
+
+    @work(thread=True, group="rules-action")
+    def reload(self) -> None:
+        assert self.control is not None
+        self._report(self.control.reload)
+
+    @work(thread=True, group="rules-action")
+    def load_preset(self, name: str) -> None:
+        assert self.control is not None
+        self._report(lambda: self.control.load_preset(name))  # type: ignore[union-attr]
+
+    def choose_preset(self) -> None:
+        if self.control is None:
+            return
+        from viewer.screens.choose import Choose
+
+        choices = [(name, summary) for name, summary in self.control.presets()]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.load_preset(name)
+
+        self.app.push_screen(Choose("Load a preset rule file", choices), chosen)
+
+    def _report(self, call: object) -> None:
+        try:
+            message = call()  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            self.app.call_from_thread(self._failed, exc)
+            return
+        if message:
+            self.app.call_from_thread(self.notify, str(message), markup=False)
+        self.app.call_from_thread(self.refresh_rules)
