@@ -60,6 +60,10 @@ def exchange_line(flow: http.HTTPFlow) -> str:
         tail = f"{tail}; error: {flow.error.msg}"
     if meta.get("error"):
         tail = f"{tail}; dspscope: {meta['error']}"
+    applied = [f"{r.get('name')}{' (failed)' if r.get('error') else ''}"
+               for r in meta.get("rules") or () if isinstance(r, Mapping)]
+    if applied:
+        tail = f"{tail}; rules: {', '.join(applied)}"
     arrow = "<-" if event else "  "
     return _clean(f"{clock}  {device:<15} {arrow} {what:<24} {status:>4} {latency:>6}  {job:<12}  {tail}")
 
