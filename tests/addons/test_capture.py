@@ -169,3 +169,17 @@ async def test_both_writers_share_the_rotation_options(tmp_path):
         save.done()
         jsonl.done()
     assert os.path.exists(tmp_path / "a.jsonl")
+
+
+def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
+    from mitmproxy.io import tnetstring
+    from mitmproxy.test import tflow
+
+    from addons.capture import tnetstring_pieces
+
+    flow = tflow.tflow(resp=True)
+    flow.request.content = bytes(range(256)) * 1000
+    state = flow.get_state()
+    pieces = tnetstring_pieces(state)
+    assert b"".join(pieces) == tnetstring.dumps(state)
+    assert any(piece is flow.request.raw_content for piece in pieces)  # the body, not a copy
