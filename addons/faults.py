@@ -35,7 +35,7 @@ import rules
 from addons import decode, events, faultwire
 from rules.engine import Decision, Firing, RuleStatus, Subject
 from rules.presets import Preset
-from rules.spec import RuleSet, Side
+from rules.spec import Rule, RuleSet, Side
 from wsdsp import Message
 
 logger = logging.getLogger(__name__)
@@ -141,8 +141,10 @@ class Faults:
             self.sets[path] = loaded
             self.errors.pop(path, None)
             changed = True
-            seed = "" if loaded.seed_given else f"; no seed given, using seed {loaded.seed} (add 'seed: {loaded.seed}' to repeat)"
-            logger.info("rules: %d rule(s) from %s%s", len(loaded.rules), path, seed)
+            logger.info("rules: %d rule(s) from %s", len(loaded.rules), path)
+            if not loaded.seed_given and any(_random(r) for r in loaded.rules):
+                logger.warning("rules: %s has no seed; this run uses seed %d (add 'seed: %d' to repeat it)",
+                               path, loaded.seed, loaded.seed)
         for path in list(self.sets):
             if path not in self.files:
                 del self.sets[path]
@@ -351,6 +353,11 @@ def _device(flow: http.HTTPFlow, side: Side) -> str | None:
         return flow.request.host
     peer = flow.client_conn.peername
     return str(peer[0]) if peer else None
+
+
+def _random(rule: Rule) -> bool:
+    delay = rule.action.delay
+    return rule.match.probability is not None or (delay is not None and delay.low != delay.high)
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
