@@ -308,7 +308,8 @@ class Faults:
 
 def _subject(flow: http.HTTPFlow, hook: str) -> tuple[Subject, Message] | None:
     """What the rules see of the flow's request (or event) or response, and
-    the decoded request; None for the device's answer to an event."""
+    the decoded request; None for the device's answer to an event and for a
+    streamed body."""
     request = decode.message(flow, "request")
     side: Side
     if hook == "request":
@@ -317,6 +318,8 @@ def _subject(flow: http.HTTPFlow, hook: str) -> tuple[Subject, Message] | None:
         return None
     else:
         side, message, wire = "response", decode.message(flow, "response"), flow.response
+    if wire.stream or wire.raw_content is None:
+        return None  # streamed through (stream_large_bodies): already on its way, nothing to change
     subject = Subject(
         side, request.operation or message.operation, device=_device(flow, side),
         job_token=request.job_token or message.job_token, message_id=message.message_id,

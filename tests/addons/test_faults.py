@@ -442,3 +442,15 @@ async def test_metadata_survives_tracking(chain: Any) -> None:
     meta = f.metadata[METADATA_KEY]
     assert meta["operation"] == "CreatePostScanJob" and meta["rules"][0]["name"] == "r"
     assert decoded(f).errors == []
+
+
+async def test_streamed_bodies_are_left_alone(chain: Any) -> None:
+    _, run = await chain("  - {name: r, match: {operation: CreatePostScanJob}, action: {fault: InvalidArgs}}\n"
+                         "  - {name: q, match: {direction: request}, action: {fault: InvalidArgs}}\n")
+    f = created_flow()
+    assert f.response is not None
+    f.request.stream = True
+    f.response.stream = True
+    before = f.response.get_state()
+    await run.through(f)
+    assert f.response.get_state() == before and rules_of(f) == []
