@@ -151,15 +151,17 @@ def _apply(root: Any, edit: Edit) -> int:
 
 
 def _remove(el: Any) -> None:
+    """Remove ``el`` with the white space that led up to it, so the
+    layout around it stays as it was."""
     parent = el.getparent()
     if parent is None:
         raise EditError("cannot remove the root element")
-    if el.tail:
-        before = el.getprevious()
-        if before is not None:
-            before.tail = (before.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
+    tail = el.tail or ""
+    before = el.getprevious()
+    if before is not None:
+        before.tail = (before.tail or "").rstrip(" \t\r\n") + tail
+    else:
+        parent.text = (parent.text or "").rstrip(" \t\r\n") + tail
     parent.remove(el)
 
 

@@ -336,3 +336,19 @@ def test_status_answers() -> None:
         ("Content-Type", "text/plain; charset=utf-8"),)
     typed = status_answer(StatusAction(200, "<x/>", (("content-type", "text/xml"),)))
     assert typed.headers == (("content-type", "text/xml"),)
+
+
+def test_removing_an_element_keeps_the_layout() -> None:
+    xml = b"""<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">
+  <s:Body>
+    <a/>
+    <b/>
+  </s:Body>
+</s:Envelope>"""
+    out = edit_body(xml, None, actions("{rewrite: [{xpath: //a, remove: true}]}"))
+    assert out == xml.replace(b"    <a/>\n", b"")
+    out = edit_body(xml, None, actions("{rewrite: [{xpath: //b, remove: true}]}"))
+    assert out == xml.replace(b"    <b/>\n", b"")
+    inline = b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><p>hello <b>x</b> world</p></s:Body></s:Envelope>'
+    out = edit_body(inline, None, actions("{rewrite: [{xpath: //b, remove: true}]}"))
+    assert b"<p>hello world</p>" in out

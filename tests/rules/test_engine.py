@@ -323,3 +323,28 @@ def test_names_must_be_unique_across_files() -> None:
 
 def test_decide_with_no_rules() -> None:
     assert Engine().decide(images(1)[0]).firings == ()
+
+
+@pytest.mark.parametrize(("action", "described"), [
+    ("{rewrite: [{xpath: //a, remove: true}]}", "rewrite (1 edit)"),
+    ("{rewrite: [{xpath: //a, remove: true}, {xpath: //b, text: x}]}", "rewrite (2 edits)"),
+    ("{addressing: {relates_to: missing, message_id: duplicate}}", "addressing relates_to missing, message_id duplicate"),
+    ("{malformed: wrong-namespace}", "malformed wrong-namespace"),
+    ("{transport: {truncate: 10}, delay: 2}", "delay 2s, truncate 10"),
+    ("{transport: hang}", "hang"),
+])
+def test_actions_describe_themselves(action: str, described: str) -> None:
+    (rule,) = rules_of(f"  - {{name: d, match: {{direction: response}}, action: {action}}}\n").rules
+    assert rule.action.describe() == described
+
+
+def test_job_counters_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rules.engine
+
+    monkeypatch.setattr(rules.engine, "MAX_JOBS_PER_RULE", 2)
+    e = engine("  - {name: n, match: {operation: SendImage, direction: request, nth_in_job: 2}, action: {delay: 1}}\n")
+    tokens = [f"{n:08d}-1234-4abc-8def-0123456789ab" for n in range(3)]
+    for token in tokens:
+        fired(e, images(1, token)[0])
+    assert fired(e, images(1, tokens[2])[0]) == ["n"]  # still counted
+    assert fired(e, images(1, tokens[0])[0]) == []  # forgotten: counts as its first again

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from rules import parse
-from rules.parse import ACTION_KEYS, TRANSPORT_KEYS, TRANSPORT_WORDS
+from rules.parse_actions import ACTION_KEYS, TRANSPORT_KEYS, TRANSPORT_WORDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
