@@ -34,28 +34,24 @@ def xml_bytes(content: bytes, content_type: str | None) -> bytes:
     return bytes(content[start:end])
 
 
-def pretty(content: bytes | None, content_type: str | None = None) -> str:
-    """The body's XML, indented; the raw text when it is not XML."""
+def indented(content: bytes | None, content_type: str | None = None) -> str:
+    """The body's XML, indented (as captured, not escaped); the raw text
+    when it is not well-formed XML."""
     if not content:
         return ""
     root = parse_envelope(content, content_type)
     if root is not None:
         try:
             etree.indent(root, space="  ")
-            text = etree.tostring(root, encoding="unicode")
+            return str(etree.tostring(root, encoding="unicode"))
         except (ValueError, etree.LxmlError):
-            text = _as_text(xml_bytes(content, content_type))
-    else:
-        text = _as_text(xml_bytes(content, content_type) or content)
-    return _bounded(text)
+            pass
+    return _as_text(xml_bytes(content, content_type) or content)
 
 
-def editable(content: bytes | None, content_type: str | None = None) -> str:
-    """The XML to edit in the intercept editor: the body's own text (not
-    re-indented, so forwarding it unchanged sends the same bytes)."""
-    if not content:
-        return ""
-    return _as_text(xml_bytes(content, content_type))
+def pretty(content: bytes | None, content_type: str | None = None) -> str:
+    """``indented``, made printable and bounded: for display."""
+    return _bounded(indented(content, content_type))
 
 
 def _as_text(data: bytes) -> str:

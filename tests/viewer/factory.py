@@ -153,3 +153,30 @@ def sample(jobs: int = 4) -> Scenario:
         device = "10.0.0.5" if n % 2 else "10.0.0.17"
         scenario.job(n, device=device, fault_on="SendImage" if n == 2 else None)
     return scenario
+
+
+def hostile(text: str) -> Scenario:
+    """A job whose every captured field carries ``text``: metadata strings,
+    URL, headers, XML text, attachment ids, findings, rules and errors."""
+    from tests.viewer.hostile import HOSTILE
+
+    scenario = Scenario()
+    flows = scenario.job(90, images_count=1)
+    for flow in flows:
+        meta = flow.metadata["dspscope"]
+        meta["operation"] = text
+        meta["device"] = text
+        meta["findings"] = [{"severity": "error", "code": text, "text": s, "ref": text}
+                            for s in HOSTILE]
+        meta["rules"] = [{"name": text, "action": text, "side": "request"}]
+        meta["error"] = text
+        meta["request"]["fields"] = {text: {text: list(HOSTILE)}}
+        for attachment in meta["request"]["attachments"]:
+            attachment["content_id"] = text
+            attachment["format"] = text
+        flow.request.path = "/" + text
+        flow.request.headers["X-Hostile"] = text.encode("utf-8", "surrogateescape").decode("latin-1")
+        flow.metadata["dspscope"]["original"] = {"request": text.encode()}
+    # A body that is not XML at all, full of terminal controls.
+    flows[-1].request.content = text.encode()
+    return scenario

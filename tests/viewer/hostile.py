@@ -19,8 +19,10 @@ HOSTILE = (
     "$accent $text {braces} %s %(name)s",
 )
 
-#: One string holding every kind at once, for fields that take one value.
-ALL_IN_ONE = "".join(s for s in HOSTILE if len(s) < 100) + "y" * 3000
+#: One string holding every kind at once, for fields that take one value;
+#: terminal controls first, so that even a narrow column shows one.
+ALL_IN_ONE = ("\x1b]0;evil\x07\u202e\x00" + "".join(s for s in HOSTILE if len(s) < 100)
+              + "y" * 3000)
 
 #: What must never reach the screen as such.
 RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\u202e", "\u2066", "\u200b", "\x08")

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static, TextArea
 from viewer.controls import Answer, InterceptControl
 from viewer.safe import literal, printable
 from viewer.store import Row
-from viewer.xmltext import editable, xml_span
+from viewer.xmltext import indented, xml_span
 from wsdsp import build, decode, encode, names
 from wsdsp.codec import parse_envelope
 
@@ -68,7 +68,8 @@ class InterceptScreen(Screen[None]):
         body = flow.request.get_content(strict=False) or b""
         self.body = body
         self.content_type = flow.request.headers.get("content-type")
-        self.original = editable(body, self.content_type)
+        # Indented for editing; forwarded unchanged, the original bytes go.
+        self.original = indented(body, self.content_type)
         # Text with control or bidi characters is not put in an editor,
         # where it would reach the terminal as typed: it can only be
         # forwarded unchanged or answered.

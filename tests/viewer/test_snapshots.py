@@ -1,0 +1,130 @@
+"""Snapshots of the main screens at 120x36 on deterministic flows.
+
+Update after a deliberate change with ``pytest tests/viewer --snapshot-update``
+and look at the pictures (the report shows the differences)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+
+from tests.viewer.conftest import SIZE, sample_app
+from tests.viewer.factory import hostile, sample
+from tests.viewer.hostile import ALL_IN_ONE
+from tests.viewer.pilot import until
+from viewer.app import DspscopeApp
+from viewer.controls import Answer
+from viewer.sources import FlowsSource
+
+FAULT_ROW = 7  # the SendImage a busy-server rule answered
+
+
+async def ready(pilot: Pilot[None], rows: int = 25) -> None:
+    app: Any = pilot.app
+    await until(pilot, lambda: len(app.session.store) == rows, what="rows")
+    await pilot.pause(0.3)
+
+
+def at_row(position: int, tab: str = "decoded") -> Any:
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot)
+        app: Any = pilot.app
+        app.main.exchanges.cursor = position
+        app.main.detail.query_one("#detail-tabs").active = tab
+        await pilot.pause(0.5)
+
+    return run
+
+
+def test_main_screen_on_a_fault(snap_compare: Any) -> None:
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=at_row(FAULT_ROW))
+
+
+def test_xml_tab(snap_compare: Any) -> None:
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=at_row(FAULT_ROW, "xml"))
+
+
+def test_attachment_preview(snap_compare: Any) -> None:
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=at_row(1, "attachments"))
+
+
+def test_findings_of_a_hostile_exchange(snap_compare: Any) -> None:
+    flows = hostile(ALL_IN_ONE).flows
+    app = DspscopeApp(FlowsSource(flows, title="hostile"))
+
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot, len(flows))
+        view: Any = pilot.app
+        view.main.exchanges.cursor = 1
+        view.main.detail.query_one("#detail-tabs").active = "findings"
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run)
+
+
+def test_jobs_view(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_job_timeline(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot)
+        await pilot.press("2", "home", "down", "enter")
+        await pilot.pause(0.3)
+        await pilot.press("down")
+        await pilot.pause(0.4)
+
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_filtered_list_in_the_light_theme(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot)
+        await pilot.press("T", "slash", *"fault", "enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_help_screen(snap_compare: Any) -> None:
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
+
+
+class HeldRequests:
+    def set_filter(self, text: str | None) -> None: ...
+
+    def forward(self, exchange_id: str, content: bytes | None = None) -> None: ...
+
+    def answer(self, exchange_id: str, answer: Answer) -> None: ...
+
+    def forward_all(self) -> int:
+        return 0
+
+
+def test_intercept_editor(snap_compare: Any) -> None:
+    scenario = sample(1)
+    paused = scenario.flows[0]
+    paused.response = None
+    del paused.metadata["dspscope"]
+    paused.intercept()
+    source = FlowsSource(scenario.flows[:1], title="paused request")
+    source.intercept = HeldRequests()
+    app = DspscopeApp(source)
+
+    async def run(pilot: Pilot[None]) -> None:
+        await ready(pilot, 1)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run)
