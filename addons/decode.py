@@ -19,16 +19,18 @@ goes on untouched.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 import weakref
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mitmproxy import ctx, http
 
-from wsdsp import Message, decode
+from wsdsp import Finding, Message, decode
 from wsdsp.jobs import JobTracker, Observation
 from wsdsp.mtom import content_type_params
 
@@ -43,6 +45,10 @@ THREAD_THRESHOLD = 1 << 20
 #: Bodies above this size whose Content-Type says they are not XML are not
 #: decompressed or parsed (firmware images, web UI assets).
 SNIFF_LIMIT = 64 * 1024
+#: A Content-Encoding is undone only up to this many bytes: a 1 MB gzip bomb
+#: would otherwise become 1 GB in the proxy's memory.  Larger bodies pass
+#: untouched but are not decoded.
+DECODED_LIMIT = 64 * 1024 * 1024
 _XML_MEDIA = ("application/soap+xml", "text/xml", "application/xml", "multipart/related",
               "application/xop+xml")
 NOT_SOAP = Message(protocol="not-soap")
@@ -76,15 +82,56 @@ def decoded(flow: http.HTTPFlow) -> Decoded:
 
 def body_of(msg: http.Message) -> bytes | None:
     """The body to decode: ``raw_content`` itself (no copy) unless a
-    Content-Encoding must be undone first."""
+    Content-Encoding must be undone first; None when it is not undone (over
+    DECODED_LIMIT, or an encoding other than gzip, deflate and zstd)."""
     raw = msg.raw_content
     if raw is None:
         return None
-    if not msg.headers.get("content-encoding"):
+    coding = msg.headers.get("content-encoding")
+    if not coding:
         return raw
     if len(raw) > SNIFF_LIMIT and not _looks_xml(msg.headers.get("content-type")):
         return None
-    return msg.get_content(strict=False)
+    return decompress(raw, coding)
+
+
+def decompress(raw: bytes, coding: str, limit: int = DECODED_LIMIT) -> bytes | None:
+    """``raw`` with its Content-Encoding undone, or None if the result would
+    be over ``limit`` bytes, the data is damaged, or the coding is not one we
+    undo within bounds (mitmproxy's own decoding has no bound, and hands
+    unknown names such as "bz2" to Python's codecs)."""
+    coding = coding.strip().lower()
+    if coding in ("identity", "none"):
+        return raw
+    try:
+        if coding in ("gzip", "x-gzip", "deflate"):
+            return _inflate(raw, coding, limit)
+        if coding == "zstd":
+            import zstandard
+
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
+                out = reader.read(limit + 1)
+            return out if len(out) <= limit else None
+    except Exception as exc:  # noqa: BLE001 - zlib.error, zstandard.ZstdError: damaged data
+        logger.debug("cannot undo %s: %r", coding, exc)
+    return None
+
+
+def _inflate(raw: bytes, coding: str, limit: int) -> bytes | None:
+    # gzip may hold several members; "deflate" is zlib-wrapped or, from
+    # some servers, raw.
+    wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+    if coding == "deflate" and raw[:1] and (raw[0] & 0x0F) != 8:
+        wbits = -zlib.MAX_WBITS
+    out = bytearray()
+    data = raw
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(data, limit + 1 - len(out))
+        if len(out) > limit or inflater.unconsumed_tail or not inflater.eof:
+            return None  # too large, or cut short
+        data = inflater.unused_data if wbits > 16 + 8 else b""
+    return bytes(out)
 
 
 def _looks_xml(content_type: str | None) -> bool:
@@ -102,6 +149,12 @@ def _decode_side(msg: http.Message | None, request: Message | None) -> Message:
     if raw is not None and len(raw) > SNIFF_LIMIT and not _looks_xml(content_type):
         return NOT_SOAP
     body = body_of(msg)
+    if body is None and raw:
+        coding = msg.headers.get("content-encoding", "")
+        return Message(protocol="not-soap", findings=(Finding(
+            "warning", "http.not-decompressed",
+            f"Content-Encoding {coding!r} not undone (over {DECODED_LIMIT >> 20} MB, damaged, "
+            "or not gzip, deflate or zstd); the body passed undecoded"),))
     if not body:
         return NOT_SOAP
     return decode(body, content_type, request=request)
@@ -149,7 +202,9 @@ async def message_async(flow: http.HTTPFlow, side: Side) -> Message:
         return message(flow, side)
     msg = flow.request if side == "request" else flow.response
     raw = msg.raw_content if msg is not None else None
-    if raw is None or len(raw) < THREAD_THRESHOLD:
+    # An encoded body may inflate a hundredfold: undo it off the event loop.
+    encoded = msg is not None and len(raw or b"") > SNIFF_LIMIT and "content-encoding" in msg.headers
+    if raw is None or (len(raw) < THREAD_THRESHOLD and not encoded):
         return message(flow, side)
     result = await asyncio.to_thread(_decode_side, *_inputs(flow, side))
     return _store(state, flow, side, result)
