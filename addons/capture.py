@@ -1,8 +1,11 @@
 """Captures of a long-running proxy: a streamed mitmproxy capture (``.mitm``,
 readable by stock ``mitmdump -nr``) and a JSONL file of records.
 
-Each exchange is written, and flushed, as soon as it completes, so a reader
-(or a crash) never sees a half-written exchange.  Files rotate by size or age:
+Each exchange is written, unbuffered, as soon as it completes, so a reader
+(or a crash) sees at most the last exchange half-written; a write that fails
+(a full disk) is cut back off, so the file stays readable to its end and
+takes the next exchanges once there is room again.  Files are created
+readable by their owner only: they hold user SIDs, addresses and scans.  Files rotate by size or age:
 the full file is renamed ``STEM-YYYYMMDD-HHMMSS.SUFFIX`` (its start time) and
 a fresh one is started under the given name; a file that already exists at
 start is rotated away the same way, never overwritten or appended to.
@@ -13,6 +16,7 @@ Writing never disturbs traffic: a full disk is logged, not raised.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import re
@@ -97,7 +101,8 @@ class RotatingFile:
         self._open()
 
     def _open(self) -> None:
-        self._fh = open(self.path, "wb")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self._fh = open(fd, "wb", buffering=0)
         self._size = 0
         self._started = time.time()
 
@@ -124,14 +129,40 @@ class RotatingFile:
         if self._due(size):
             self.rotate()
         assert self._fh is not None
-        self._fh.writelines(pieces)
-        self._fh.flush()
+        try:
+            _write_all(self._fh.fileno(), pieces)
+        except BaseException:
+            # Never leave half a record behind: readers stop at the first
+            # broken one, and every exchange after it would be lost to them.
+            with contextlib.suppress(OSError, ValueError):
+                os.ftruncate(self._fh.fileno(), self._size)
+                os.lseek(self._fh.fileno(), self._size, os.SEEK_SET)
+            raise
         self._size += size
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+_IOV_MAX = 1024
+
+
+def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
+    """Write ``pieces`` in order with gathering writes (no joined copy),
+    going on after partial writes."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        done = 0
+        while done < len(batch) and written >= len(batch[done]):
+            written -= len(batch[done])
+            done += 1
+        views = views[done:]
+        if written:
+            views[0] = views[0][written:]
 
 
 class _Writer:
@@ -146,6 +177,7 @@ class _Writer:
         self.file: RotatingFile | None = None
         self.written = 0
         self.failures = 0
+        self._lost = 0  # failed since the last write that worked
         self._in_flight: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
         self._done: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
@@ -203,9 +235,15 @@ class _Writer:
             self.written += 1
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
             self.failures += 1
-            if self.failures == 1 or self.failures % 100 == 0:
-                logger.error("dspscope: writing %s failed (%d so far): %s",
-                             self.file.path, self.failures, exc)
+            self._lost += 1
+            if self._lost == 1 or self.failures % 100 == 0:
+                logger.error("dspscope: writing %s failed (%d so far): %s; traffic goes on "
+                             "unrecorded there", self.file.path, self.failures, exc)
+            return
+        if self._lost:
+            logger.warning("dspscope: writing %s again; %d exchange(s) are missing from it",
+                           self.file.path, self._lost)
+            self._lost = 0
 
     def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
         raise NotImplementedError
