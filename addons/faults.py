@@ -226,48 +226,56 @@ class Faults:
 
     async def _act(self, flow: http.HTTPFlow, side: Side, firing: Firing, request: Message) -> bool:
         """Do one firing's actions (all but truncate/throttle); True if the
-        exchange ended here."""
+        exchange ended here.  Everything that can fail is worked out before
+        the flow is touched, so a failure leaves it as it was."""
         action = firing.rule.action
+        transport = action.transport
+        if transport is not None and transport.kind == "reset":
+            faultwire.client_io(flow)  # no connection to reset: fail now, not after the delay
+        answer, edited = await self._prepare(flow, side, firing, request)
         if firing.delay:
             await asyncio.sleep(firing.delay)
         if action.drop:
             flow.response = http.Response.make(202, b"")
             self._answered.add(flow)
             return True
-        transport = action.transport
         if transport is not None and transport.kind in ("reset", "close", "hang"):
             await self._end(flow, transport.kind)
             return True
         target = flow.response if side == "response" else flow.request
-        original = True
-        if action.fault is not None or action.status is not None:
-            answer = (rules.fault_answer(action.fault, request) if action.fault is not None
-                      else rules.status_answer(action.status))  # type: ignore[arg-type]
+        if answer is not None:
             if side == "response":
                 _keep_original(flow, "response", flow.response)
-            flow.response = http.Response.make(
-                answer.status, answer.content, [(k.encode(), v.encode()) for k, v in answer.headers])
-            if side != "response":
+            else:
                 self._answered.add(flow)
-            target, original = flow.response, False
-        if action.edits and target is not None:
-            await self._edit(flow, side, target, firing, keep_original=original)
+            if edited is not None:
+                answer.content = edited
+            flow.response = answer
+        elif edited is not None and target is not None:
+            _keep_original(flow, "response" if side == "response" else "request", target)
+            target.content = edited
         return False
 
-    async def _edit(self, flow: http.HTTPFlow, side: Side, target: http.Message, firing: Firing,
-                    *, keep_original: bool) -> None:
-        content = target.get_content(strict=False) or b""
-        content_type = target.headers.get("content-type")
-        args = (content, content_type, firing.rule.action)
+    async def _prepare(self, flow: http.HTTPFlow, side: Side, firing: Firing, request: Message
+                       ) -> tuple[http.Response | None, bytes | None]:
+        """(the answer to send instead, the edited body) -- None for none."""
+        action = firing.rule.action
+        answer = None
+        if action.fault is not None or action.status is not None:
+            made = (rules.fault_answer(action.fault, request) if action.fault is not None
+                    else rules.status_answer(action.status))  # type: ignore[arg-type]
+            answer = http.Response.make(made.status, made.content,
+                                        [(k.encode(), v.encode()) for k, v in made.headers])
+        base = answer if answer is not None else (flow.response if side == "response" else flow.request)
+        if not action.edits or base is None:
+            return answer, None
+        content = base.get_content(strict=False) or b""
+        args = (content, base.headers.get("content-type"), action)
         if len(content) > THREAD_THRESHOLD:
             edited = await asyncio.to_thread(rules.edit_body, *args, duplicate_id=firing.duplicate_id)
         else:
             edited = rules.edit_body(*args, duplicate_id=firing.duplicate_id)
-        if edited == content:
-            return
-        if keep_original:
-            _keep_original(flow, "response" if side == "response" else "request", target)
-        target.content = edited
+        return answer, (edited if edited != content else None)
 
     async def _end(self, flow: http.HTTPFlow, kind: str) -> None:
         if kind == "reset":

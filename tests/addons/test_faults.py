@@ -454,3 +454,23 @@ async def test_streamed_bodies_are_left_alone(chain: Any) -> None:
     before = f.response.get_state()
     await run.through(f)
     assert f.response.get_state() == before and rules_of(f) == []
+
+
+async def test_a_rule_that_fails_part_way_changes_nothing(chain: Any, sleeps: list[float]) -> None:
+    _, run = await chain("  - {name: half, match: {operation: CreatePostScanJob}, action: {delay: 3, fault: InvalidArgs,"
+                         " rewrite: [{xpath: /soap:Envelope, remove: true}]}}\n")
+    f = created_flow()
+    assert f.response is not None
+    before = f.response.get_state()
+    await run.through(f)
+    assert f.response.get_state() == before and sleeps == []
+    assert rules_of(f)[0]["error"] == "cannot remove the root element"
+
+
+async def test_an_event_answered_with_a_fault_is_not_forwarded(chain: Any) -> None:
+    _, run = await chain("  - {name: refuse, match: {operation: PostScanJobStatusEvent}, action: {fault: InvalidArgs}}\n")
+    f = event_flow("PostScanJobStatusEvent")
+    await run.request(f)
+    assert f.response is not None and f.response.status_code == 400
+    assert message(f, "response").relates_to == message(f, "request").message_id
+    assert rules_of(f)[0]["side"] == "event"
