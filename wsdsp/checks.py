@@ -12,7 +12,7 @@ Codes:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import names
@@ -52,8 +52,21 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def check(message: Message, expected_body: str | None, body_ns: str) -> Iterator[Finding]:
-    """All single-message findings for a decoded SOAP message."""
+#: Leaf names whose values are checked wherever they appear in a body.
+VALUE_CHECKED = frozenset(names.ENUMERATIONS) | frozenset(names.MAX_LENGTH)
+
+
+def check(
+    message: Message,
+    expected_body: str | None,
+    body_ns: str,
+    leaves: Iterable[tuple[str, str]] | None = None,
+) -> Iterator[Finding]:
+    """All single-message findings for a decoded SOAP message.
+
+    ``leaves`` are the (local name, text) of the body's VALUE_CHECKED leaves
+    when the caller already has them (the decoder collects them as it walks);
+    otherwise the body is walked for them here."""
     yield from _addressing(message)
     body_name = message.body_name
     if expected_body and body_name != expected_body and message.kind != "fault":
@@ -68,7 +81,7 @@ def check(message: Message, expected_body: str | None, body_ns: str) -> Iterator
         yield from _fault(message)
     if message.protocol == "ws-dsp" and body_name and body_ns == names.DSP:
         yield from _required(body_name, message.body)
-        yield from _values(message.body, body_name)
+        yield from _values(_value_leaves(message.body) if leaves is None else leaves)
         if body_name == "SendImageRequest":
             yield from _image(message)
     if message.extensions:
@@ -111,32 +124,47 @@ def _fault(m: Message) -> Iterator[Finding]:
         yield Finding("warning", "fault.missing-reason", "fault without a Reason text", ref)
 
 
-def _get(tree: Mapping[str, Any], path: str) -> list[Any]:
-    """Values at a slash path; lists along the way are walked."""
+def _get(tree: Mapping[str, Any], path: str | tuple[str, ...]) -> list[Any]:
+    """Values at a slash path (or its steps); lists along the way are walked."""
     nodes: list[Any] = [tree]
-    for step in path.split("/"):
+    for step in path.split("/") if type(path) is str else path:
         nxt: list[Any] = []
         for node in nodes:
-            if isinstance(node, Mapping) and step in node:
+            if (type(node) is dict or isinstance(node, Mapping)) and step in node:
                 value = node[step]
-                nxt.extend(value if isinstance(value, list) else [value])
+                if type(value) is list:
+                    nxt.extend(value)
+                else:
+                    nxt.append(value)
         nodes = nxt
     return nodes
 
 
 def _scalar(value: Any) -> str | None:
-    if isinstance(value, Mapping):
+    if type(value) is str:
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
         text = value.get("#text")
         return str(text) if text is not None else None
     return None if value is None else str(value)
 
 
+#: REQUIRED with its paths split once.
+_REQUIRED_STEPS: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
+    body: tuple((path, tuple(path.split("/")), kind) for path, kind in paths)
+    for body, paths in REQUIRED.items()
+}
+_FILTERS = ("PostScanInstructions", "FiltersToProcess", "Filter")
+
+
 def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
     ref = f"{REF}#message-trees"
-    for path, kind in REQUIRED.get(body_name, ()):
-        values = _get(body, path)
+    for path, steps, kind in _REQUIRED_STEPS.get(body_name, ()):
+        values = _get(body, steps)
         if not values or values == [""]:
             yield Finding("error", "dsp.missing-element", f"{body_name}: {path} is missing", ref)
+            continue
+        if not kind:  # presence is all that is asked
             continue
         for value in values:
             text = _scalar(value)
@@ -150,36 +178,48 @@ def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
                 yield Finding("error", "dsp.unknown-format",
                               f"Format {text!r} is not in the spec's list", ref + "#message-trees")
     if body_name == "CreatePostScanJobRequest":
-        for i, flt in enumerate(_get(body, "PostScanInstructions/FiltersToProcess/Filter"), 1):
+        for i, flt in enumerate(_get(body, _FILTERS), 1):
             for part in ("Dialect", "Instructions"):
-                if not isinstance(flt, Mapping) or not flt.get(part):
+                if not (type(flt) is dict or isinstance(flt, Mapping)) or not flt.get(part):
                     yield Finding("error", "dsp.missing-element",
                                   f"Filter {i}: {part} is missing", ref)
 
 
-def _values(node: Any, path: str) -> Iterator[Finding]:
-    """Enumerations and length limits, anywhere in the body."""
-    if isinstance(node, list):
+def _value_leaves(node: Any, out: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """(name, text) of every VALUE_CHECKED leaf in a decoded body, in
+    document order (as the decoder collects them)."""
+    out = [] if out is None else out
+    if type(node) is list:
         for item in node:
-            yield from _values(item, path)
-        return
-    if not isinstance(node, Mapping):
-        return
-    for key, value in node.items():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, Mapping) or isinstance(item, list):
-                yield from _values(item, f"{path}/{key}")
-                continue
-            if not isinstance(item, str):
-                continue
-            allowed = names.ENUMERATIONS.get(key)
-            if allowed is not None and item not in allowed:
-                yield Finding("warning", "dsp.unknown-enum",
-                              f"{key} {item!r} is not a value the spec lists", f"{REF}#enumerations")
-            limit = names.MAX_LENGTH.get(key)
-            if limit is not None and len(item) > limit:
-                yield Finding("error", "dsp.too-long",
-                              f"{key} is {len(item)} characters; the schema allows {limit}", f"{REF}#message-trees")
+            _value_leaves(item, out)
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if type(value) is str:
+                if key in VALUE_CHECKED:
+                    out.append((key, value))
+            elif type(value) is list:
+                for item in value:
+                    if type(item) is str:
+                        if key in VALUE_CHECKED:
+                            out.append((key, item))
+                    else:
+                        _value_leaves(item, out)
+            elif isinstance(value, Mapping):
+                _value_leaves(value, out)
+    return out
+
+
+def _values(leaves: Iterable[tuple[str, str]]) -> Iterator[Finding]:
+    """Enumerations and length limits, anywhere in the body."""
+    for key, item in leaves:
+        allowed = names.ENUMERATIONS.get(key)
+        if allowed is not None and item not in allowed:
+            yield Finding("warning", "dsp.unknown-enum",
+                          f"{key} {item!r} is not a value the spec lists", f"{REF}#enumerations")
+        limit = names.MAX_LENGTH.get(key)
+        if limit is not None and len(item) > limit:
+            yield Finding("error", "dsp.too-long",
+                          f"{key} is {len(item)} characters; the schema allows {limit}", f"{REF}#message-trees")
 
 
 def _image(m: Message) -> Iterator[Finding]:

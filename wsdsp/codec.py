@@ -92,8 +92,8 @@ class _Walk:
     findings: list[Finding] = field(default_factory=list)
     dialects: set[str] = field(default_factory=set)
     includes: list[str] = field(default_factory=list)
+    leaves: list[tuple[str, str]] = field(default_factory=list)  # for checks.VALUE_CHECKED
     job_token: str | None = None
-    nsmap: Mapping[str | None, str] = field(default_factory=dict)
 
 
 def decode(
@@ -270,7 +270,7 @@ def _decode_envelope(
     request: Message | None,
     hash_attachments: bool,
 ) -> Message:
-    walk = _Walk(nsmap=root.nsmap)
+    walk = _Walk()
     addr: dict[str, str] = {}
     addressing: str | None = None
     headers: dict[str, Any] = {}
@@ -316,6 +316,7 @@ def _decode_envelope(
         walk.namespaces[body_name] = body_ns
         if body_ns not in names.KNOWN_NAMESPACES:
             walk.extensions.append(body_name)
+        walk.leaves = []  # only the body's leaves are checked
         decoded = _convert(body_el, body_name, body_ns, walk)
         fields[body_name] = decoded if decoded != "" else {}
         if body_name == "Fault" and body_ns == soap_ns:
@@ -344,7 +345,7 @@ def _decode_envelope(
         extensions=tuple(walk.extensions),
         findings=tuple(findings) + tuple(walk.findings),
     )
-    return message.with_findings(tuple(checks.check(message, expected_body, body_ns)))
+    return message.with_findings(tuple(checks.check(message, expected_body, body_ns, walk.leaves)))
 
 
 def _epr_address(el: Any) -> str:
@@ -374,15 +375,99 @@ def _put(out: dict[str, Any], key: str, value: Any, ns: str) -> None:
         out[key] = value
 
 
+#: Leaf names whose text needs more than strip(): typed, QName or remembered.
+_SPECIAL_LEAVES = frozenset(
+    names.BOOLEANS | names.INTEGERS | _QNAME_VALUED | {"Dialect", "JobToken"}
+)
+_BOOLEAN_TEXT = {"true": True, "false": False}
+#: tag -> (namespace, local name, always a list, special leaf)
+_TAG_INFO: dict[str, tuple[str, str, bool, bool]] = {}
+
+
+def _tag_info(tag: str) -> tuple[str, str, bool, bool]:
+    ns, local = _split(tag)
+    info = (ns, local, local in names.REPEATED and ns in _REPEATING_NAMESPACES,
+            local in _SPECIAL_LEAVES)
+    if len(_TAG_INFO) < 4096:
+        _TAG_INFO[tag] = info
+    return info
+
+
 def _convert(el: Any, path: str, ns: str, walk: _Walk) -> Any:
-    """An element as a JSON-like value: a typed scalar for a leaf, else a dict."""
-    children = [c for c in el if isinstance(c.tag, str)]
-    attrib = el.attrib
+    """An element as a JSON-like value: a typed scalar for a leaf (no child
+    elements, no attributes), else a dict of "@attribute", child local names
+    and "#text"."""
     local = path.rpartition("/")[2]
-    if not children and not attrib:
-        return _leaf(local, el, walk, path)
+    items = el.items()
     out: dict[str, Any] = {}
-    for key, value in attrib.items():
+    if items:
+        _attributes(out, items, el, path, ns, local, walk)
+    if len(el) and _children(el, out, path, ns, walk):
+        return out
+    if not items:
+        return _leaf(local, el, walk, path)
+    text = (el.text or "").strip()
+    if text:
+        out["#text"] = text
+    return out
+
+
+def _children(el: Any, out: dict[str, Any], path: str, ns: str, walk: _Walk) -> int:
+    """Convert the child elements of ``el`` into ``out``; how many there were.
+
+    This loop is most of decode's own time, so the common cases are inline:
+    plain leaves take no call and no path string, containers recurse here
+    directly.  Attributes, typed and remembered leaves, and elements with
+    comments in them go through the helpers."""
+    namespaces = walk.namespaces
+    known = names.KNOWN_NAMESPACES
+    tag_info = _TAG_INFO
+    leaves = walk.leaves
+    value_checked = checks.VALUE_CHECKED
+    found = 0
+    for child in el:
+        tag = child.tag
+        if tag.__class__ is not str:  # comment, processing instruction
+            continue
+        found += 1
+        cns, local, always, special = tag_info.get(tag) or _tag_info(tag)
+        if cns != ns:
+            cpath = path + "/" + local
+            namespaces[cpath] = cns
+            if cns not in known and cns not in walk.dialects:
+                walk.extensions.append(cpath)
+        value: Any
+        items = child.items()
+        if len(child):
+            cpath = path + "/" + local
+            sub: dict[str, Any] = {}
+            if items:
+                _attributes(sub, items, child, cpath, cns, local, walk)
+            if _children(child, sub, cpath, cns, walk):
+                value = sub
+            else:  # only comments or processing instructions inside
+                value = _convert(child, cpath, cns, walk)
+        elif items:
+            value = _convert(child, path + "/" + local, cns, walk)
+        elif special:
+            value = _leaf(local, child, walk, path + "/" + local)
+        else:
+            text = child.text
+            value = text.strip() if text else ""
+            if local in value_checked:
+                leaves.append((local, value))
+        if not always and local not in out:
+            out[local] = value
+        else:
+            _put(out, local, value, cns)
+    return found
+
+
+def _attributes(
+    out: dict[str, Any], items: list[tuple[str, str]], el: Any, path: str, ns: str, local: str,
+    walk: _Walk,
+) -> None:
+    for key, value in items:
         ans, alocal = _split(key)
         if ans:
             walk.namespaces[f"{path}/@{alocal}"] = ans
@@ -390,35 +475,28 @@ def _convert(el: Any, path: str, ns: str, walk: _Walk) -> Any:
                 walk.extensions.append(f"{path}/@{alocal}")
         out["@" + alocal] = _typed(alocal, _qname_text(alocal, value, el), walk, path)
     if ns == XOP and local == "Include":
-        walk.includes.append(attrib.get("href", ""))
-    for child in children:
-        cns, clocal = _split(child.tag)
-        cpath = f"{path}/{clocal}"
-        if cns != ns:
-            walk.namespaces[cpath] = cns
-            if cns not in names.KNOWN_NAMESPACES and cns not in walk.dialects:
-                walk.extensions.append(cpath)
-        _put(out, clocal, _convert(child, cpath, cns, walk), cns)
-    if not children:
-        text = (el.text or "").strip()
-        if text:
-            out["#text"] = text
-    return out
+        walk.includes.append(el.get("href", ""))
 
 
 def _leaf(local: str, el: Any, walk: _Walk, path: str) -> Any:
     text = "".join(t for t in el.itertext()) if len(el) else (el.text or "")
-    text = _qname_text(local, text.strip(), el)
+    text = text.strip()
+    if local in _QNAME_VALUED:
+        text = _qname_text(local, text, el)
     if local == "Dialect" and text:
         walk.dialects.add(text)
     elif local == "JobToken" and walk.job_token is None:
         walk.job_token = text
+    elif local in checks.VALUE_CHECKED:
+        walk.leaves.append((local, text))
     return _typed(local, text, walk, path)
 
 
 def _typed(local: str, text: str, walk: _Walk, path: str) -> Any:
     if local in names.BOOLEANS:
-        value = parse_bool(text)
+        value = _BOOLEAN_TEXT.get(text)
+        if value is None:
+            value = parse_bool(text)
         if value is None:
             walk.findings.append(
                 Finding("error", "dsp.invalid-boolean", f"{path}: {text!r} is not an xs:boolean")

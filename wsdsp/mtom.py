@@ -7,6 +7,7 @@ the boundary scan is ours, and it uses ``bytes.find`` on the body itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from email.message import Message as _EmailMessage
@@ -49,6 +50,14 @@ class Multipart:
 
 def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
     """(media type in lower case, parameters) of a Content-Type value."""
+    media, params = _parsed_content_type(content_type)
+    return media, dict(params)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_content_type(content_type: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    # The e-mail parser costs more than decoding a small envelope, and a
+    # connection sends the same few Content-Types again and again.
     msg = _EmailMessage()
     msg["content-type"] = content_type
     params = msg.get_params() or []
@@ -56,7 +65,7 @@ def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
     out: dict[str, str] = {}
     for key, value in params[1:]:
         out[key.strip().lower()] = str(value).strip().strip('"')
-    return media, out
+    return media, tuple(out.items())
 
 
 def normalize_cid(value: str) -> str:

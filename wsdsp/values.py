@@ -25,7 +25,12 @@ def normalize_guid(value: str) -> str:
     return low if _GUID.fullmatch(low) else text
 
 
+_GUID_ANY_CASE = re.compile(_GUID.pattern, re.IGNORECASE)
+
+
 def is_guid(value: str) -> bool:
+    if _GUID_ANY_CASE.fullmatch(value):  # the usual spelling, without normalising
+        return True
     return _GUID.fullmatch(normalize_guid(value)) is not None
 
 
