@@ -276,15 +276,18 @@ def _decode_envelope(
     headers: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     body_el = None
+    body_tag = ""
     for child in root:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if tag.__class__ is not str:
             continue
-        cns, clocal = _split(child.tag)
+        cns, clocal = _split(tag)
         if cns == soap_ns and clocal == "Header":
             for block in child:
-                if not isinstance(block.tag, str):
+                tag = block.tag
+                if tag.__class__ is not str:
                     continue
-                bns, blocal = _split(block.tag)
+                bns, blocal = _split(tag)
                 if bns in (WSA, WSA10) and blocal in names.ADDRESSING_HEADERS:
                     addressing = addressing or ("2004/08" if bns == WSA else "2005/08")
                     if blocal == "ReplyTo":
@@ -299,8 +302,9 @@ def _decode_envelope(
                 _put(headers, blocal, _convert(block, path, bns, walk), bns)
         elif cns == soap_ns and clocal == "Body":
             for el in child:
-                if isinstance(el.tag, str):
-                    body_el = el
+                tag = el.tag
+                if tag.__class__ is str:
+                    body_el, body_tag = el, tag
                     break
     if addressing == "2005/08":
         findings.append(
@@ -312,7 +316,7 @@ def _decode_envelope(
     body_name: str | None = None
     body_ns = ""
     if body_el is not None:
-        body_ns, body_name = _split(body_el.tag)
+        body_ns, body_name = _split(body_tag)
         walk.namespaces[body_name] = body_ns
         if body_ns not in names.KNOWN_NAMESPACES:
             walk.extensions.append(body_name)
@@ -350,7 +354,8 @@ def _decode_envelope(
 
 def _epr_address(el: Any) -> str:
     for sub in el:
-        if isinstance(sub.tag, str) and _split(sub.tag)[1] == "Address":
+        tag = sub.tag
+        if tag.__class__ is str and _split(tag)[1] == "Address":
             return (sub.text or "").strip()
     return (el.text or "").strip()
 
