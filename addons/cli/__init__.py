@@ -16,6 +16,7 @@ from collections.abc import Sequence
 #: (name, module) in the order --help lists them.
 COMMANDS: list[tuple[str, str]] = [
     ("decode", "addons.cli.decode"),
+    ("sim", "addons.cli.sim"),
     ("proxy", "addons.cli.proxy"),
     ("rules", "addons.cli.rules"),
     ("check", "addons.cli.check"),
