@@ -36,30 +36,8 @@ class RowsChanged(Message):
 
 
 @dataclass
-class OpenJob(Message):
-    """Show the timeline of the job with this token."""
-
-    token: str
-
-
-@dataclass
-class OpenExchange(Message):
-    """Show (or act on) the exchange with this flow id."""
-
-    exchange_id: str
-
-
-@dataclass
 class ProxyState(Message):
     """The live proxy's state: ``level`` is "ok", "warning" or "error"."""
 
     text: str
     level: str = "ok"
-
-
-@dataclass
-class RulesChanged(Message):
-    """The rules addon's list (names, enabled, hits) may have changed."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RulesChanged)

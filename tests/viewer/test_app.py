@@ -65,7 +65,13 @@ async def test_filter_narrows_the_list_and_reports_errors() -> None:
     app = sample_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await pilot.press("slash", *"op:send fault", "enter")
+        listing = app.screen.query_one(ExchangeList)
+        listing.cursor = 7  # the fault: still under the cursor once filtered
+        await pilot.press("slash", *"op:send", "enter")
+        await until(pilot, lambda: len(app.session.store.view) == 9, what="filter applied")
+        current = listing.current()
+        assert current is not None and current.fault == "ServerErrorTemporaryError"
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *" fault", "enter")
         await until(pilot, lambda: len(app.session.store.view) == 1, what="filter applied")
         await pilot.pause(0.2)
         assert "1 match" in screen_text(pilot)
@@ -192,3 +198,41 @@ async def test_export_jsonl_and_har_of_the_filtered_rows(tmp_path: Path) -> None
     assert len(lines) == 9 and {json.loads(x)["operation"] for x in lines} == {"SendImage"}
     har = json.loads((tmp_path / "out.har").read_text())
     assert len(har["log"]["entries"]) == 9
+
+
+async def test_mouse_and_command_palette() -> None:
+    app = sample_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        listing = app.screen.query_one(ExchangeList)
+        await pilot.click(ExchangeList, offset=(20, 3))  # the third row under the header
+        await pilot.pause(0.2)
+        assert listing.cursor == listing.scroll_offset.y + 2
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"show jobs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.query_one("#views", TabbedContent).active == "jobs",
+                    what="jobs view from the palette")
+
+
+async def test_save_an_attachment(tmp_path: Path) -> None:
+    target = tmp_path / "page.png"
+    app = sample_app(1)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, 6)
+        listing = app.screen.query_one(ExchangeList)
+        listing.cursor = 1
+        await pilot.pause(0.3)
+        app.screen.query_one("#detail-tabs", TabbedContent).active = "attachments"
+        await pilot.pause(0.2)
+        await pilot.press("enter")  # into the open tab
+        await pilot.pause(0.2)
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        await answer(pilot, str(target))
+        await until(pilot, target.exists, what="attachment saved")
+    flow = app.session.flows[app.session.store.rows[1].id]
+    assert target.read_bytes() in flow.request.content
+    assert target.read_bytes().startswith(b"\x89PNG")

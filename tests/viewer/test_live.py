@@ -148,6 +148,23 @@ async def test_a_busy_port_is_shown_and_the_viewer_stays(tmp_path: Path) -> None
         assert app.return_code in (0, None)
 
 
+async def test_an_upstream_that_is_down_shows_as_an_error_row(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    source = live_source(f"http://127.0.0.1:{dead}", tmp_path)
+    app = DspscopeApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        url = await started(pilot, source)
+        status, _ = await asyncio.wait_for(post(url, url), 15)
+        assert status == 502
+        await until(pilot, lambda: len(app.session.store) == 1, what="the failed exchange")
+        row = app.session.store.rows[0]
+        assert row.error and row.operation == "CreatePostScanJob"
+        await pilot.pause(0.3)
+        assert "error:" in screen_text(pilot)
+
+
 async def test_the_demo_runs_jobs_and_a_rule_can_be_switched_on(monkeypatch: Any,
                                                                 tmp_path: Path) -> None:
     from viewer.demo import DemoSource

@@ -64,6 +64,8 @@ class MainScreen(Screen[None]):
         super().__init__()
         self._detail_timer: Timer | None = None
         self._filter_generation = 0
+        #: The row to keep under the cursor when the filter changes.
+        self._keep: Row | None = None
 
     def compose(self) -> ComposeResult:
         store = self.app.session.store
@@ -140,6 +142,7 @@ class MainScreen(Screen[None]):
 
     def on_filter_submitted(self, message: FilterSubmitted) -> None:
         store = self.app.session.store
+        self._keep = self._keep or self.exchanges.current()
         try:
             query = parse(message.text)
         except FilterError as exc:
@@ -172,9 +175,11 @@ class MainScreen(Screen[None]):
     def on_filter_applied(self, message: FilterApplied) -> None:
         self.query_one(FilterBar).show_result(message)
         if message.error is None:
-            self.exchanges.follow = False
-            self.exchanges.cursor = 0
-            self.exchanges.sync(changed=True)
+            listing = self.exchanges
+            keep, self._keep = self._keep, None
+            listing.sync(changed=True)
+            if keep is None or not listing.select_row(keep):
+                listing.cursor = listing.count - 1 if listing.follow else 0
             self.status_bar.shown = len(self.app.session.store.view)
             self.status_bar.refresh_text()
             self._schedule_detail(force=True)
@@ -258,6 +263,6 @@ class MainScreen(Screen[None]):
             return False
         self.action_view("exchanges")
         if not self.exchanges.select_row(row):
+            self._keep = row
             self.query_one(FilterBar).set_value("")
-            self.app.call_after_refresh(lambda: self.exchanges.select_row(row))
         return True

@@ -3,6 +3,7 @@ current view of them, drawn only where it is on screen."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from rich.style import Style
@@ -59,12 +60,10 @@ class ExchangeList(RowList):
 
     def select_row(self, row: Row) -> bool:
         """Move the cursor to ``row`` if the filter shows it."""
-        import bisect
-
         view = self.store.view
         at = bisect.bisect_left(view, row.index)
         if at < len(view) and view[at] == row.index:
-            self.follow = False
+            self.follow = self.follow and at == len(view) - 1
             self.cursor = at
             return True
         return False

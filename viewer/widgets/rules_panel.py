@@ -17,9 +17,11 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from viewer.controls import RuleInfo, RulesControl
+from viewer.safe import literal
 from viewer.widgets.row_list import Cell, Column, RowList, cell
 
 REFRESH_EVERY = 1.0
+HELP_LINE = "space: switch a rule on/off   r: reload the rule files   p: load a preset"
 
 
 class RuleList(RowList):
@@ -92,8 +94,7 @@ class RulesPanel(Vertical):
             help_line.update(Text("Rules act in a live proxy: run `dspscope demo` or "
                                   "`dspscope tui --rules FILE`."))
             return
-        help_line.update(Text("space: switch a rule on/off   r: reload the rule files   "
-                              "p: load a preset"))
+        help_line.update(Text(HELP_LINE))
         self.set_interval(REFRESH_EVERY, self.refresh_rules)
         self.refresh_rules()
 
@@ -103,13 +104,20 @@ class RulesPanel(Vertical):
             return
         try:
             rules = self.control.status()
-        except Exception as exc:  # noqa: BLE001 - the proxy may be stopping
-            self.app.call_from_thread(self._failed, exc)
+        except Exception as exc:  # noqa: BLE001 - not started yet, or stopping: say so here
+            self.app.call_from_thread(self._unavailable, exc)
             return
-        self.app.call_from_thread(self.query_one(RuleList).update_rules, rules)
+        self.app.call_from_thread(self._show, rules)
+
+    def _show(self, rules: list[RuleInfo]) -> None:
+        self.query_one("#rules-help", Static).update(Text(HELP_LINE))
+        self.query_one(RuleList).update_rules(rules)
+
+    def _unavailable(self, exc: BaseException) -> None:
+        self.query_one("#rules-help", Static).update(literal(f"rules: {exc}", limit=200))
 
     def _failed(self, exc: BaseException) -> None:
-        self.notify(f"rules: {exc}", severity="error", markup=False)
+        self.app.say(f"rules: {exc}", "error")  # type: ignore[attr-defined]
 
     @work(thread=True, group="rules-action")
     def toggle(self, rule: RuleInfo) -> None:
@@ -146,5 +154,5 @@ class RulesPanel(Vertical):
             self.app.call_from_thread(self._failed, exc)
             return
         if message:
-            self.app.call_from_thread(self.notify, str(message), markup=False)
+            self.app.call_from_thread(self.app.say, str(message))  # type: ignore[attr-defined]
         self.app.call_from_thread(self.refresh_rules)
