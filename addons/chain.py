@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 from typing import IO
 
+from addons.abandoned import Abandoned
 from addons.addresses import Addresses
 from addons.capture import JsonlCapture, SaveCapture
 from addons.contentview import ContentView
@@ -45,7 +46,7 @@ def build(*, headless_out: IO[str] | None = None, contentview: bool = True) -> l
     headless = Headless(headless_out)
     track.listeners.append(headless.jobs_finished)
     chain: list[object] = [
-        Decode(), *_rules(), Events(), Addresses(), track,
+        Decode(), *_rules(), Events(), Addresses(), track, Abandoned(),
         SaveCapture(), JsonlCapture(), headless,
     ]
     if contentview:
