@@ -127,6 +127,10 @@ class JobTracker:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.finished: deque[dict[str, Any]] = deque(maxlen=max_summaries)
         self._message_ids: OrderedDict[str, None] = OrderedDict()
+        # Tokens of evicted jobs -> the state they were forgotten in, so that a
+        # late SendImage is "after end", not "never issued" (bounded).
+        self._forgotten: OrderedDict[str, JobState] = OrderedDict()
+        self._max_forgotten = max_summaries
         self._max_jobs = max_jobs
         self._max_ids = max_message_ids
         self._anonymous = 0
@@ -169,6 +173,8 @@ class JobTracker:
             return Observation(None, ())
         findings: list[Finding] = []
         job = self.jobs.get(message.job_token)
+        if job is None and message.job_token in self._forgotten:
+            return Observation(None, ())  # a late event for a job already summarised
         if job is None:
             findings.append(Finding("warning", "job.unknown-token",
                                     f"event for JobToken {message.job_token} that no job has", REF))
@@ -207,6 +213,8 @@ class JobTracker:
         """End of capture: every job still open was never ended."""
         out = []
         for job in self.jobs.values():
+            if any(f.code == "job.never-ended" for f in job.findings):
+                continue  # said once is enough (finish may be called again)
             if job.state in (S.OPEN, S.CREATING) and job.token:
                 finding = Finding("warning", "job.never-ended",
                                   f"job {job.token} was never ended or cancelled", REF)
@@ -226,6 +234,7 @@ class JobTracker:
                 self.finished.append(summary)
                 gone.append(summary)
                 del self.jobs[key]
+                self._forget(job)
         return gone
 
     def __iter__(self) -> Iterator[Job]:
@@ -281,6 +290,12 @@ class JobTracker:
         if not token:
             return None
         job = self.jobs.get(token)
+        if job is None and token in self._forgotten:
+            state = self._forgotten[token]
+            if (state, op) not in TRANSITIONS:
+                findings.append(Finding("error", "job.after-end",
+                                        f"{op} for job {token[:8]} after it was {state.value}", REF))
+            return None
         if job is None:
             findings.append(Finding("error", "job.unknown-token",
                                     f"{op} with JobToken {token} that the server never issued", REF))
@@ -319,7 +334,17 @@ class JobTracker:
         while len(self.jobs) > self._max_jobs:
             victim = next((k for k, j in self.jobs.items() if j.state in DONE), None)
             victim = victim or next(iter(self.jobs))
-            self.finished.append(self.jobs.pop(victim).summary())
+            job = self.jobs.pop(victim)
+            self.finished.append(job.summary())
+            self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        if not job.token:
+            return
+        self._forgotten[job.token] = job.state
+        self._forgotten.move_to_end(job.token)
+        while len(self._forgotten) > self._max_forgotten:
+            self._forgotten.popitem(last=False)
 
 
 def _text(value: Any) -> str | None:

@@ -300,3 +300,35 @@ def test_transition_table_is_what_the_docstring_says() -> None:
         assert TRANSITIONS[(state, "GetPostScanJobElements")] is state
         assert TRANSITIONS[(state, "PostScanJobStatusEvent")] is state
     assert DONE == {JobState.FINISHED, JobState.FAILED}
+
+
+def test_late_messages_for_an_evicted_job(tracker: JobTracker) -> None:
+    """Eviction forgets a job's details, not that it was issued and ended."""
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    dev.close(T1)
+    tracker.event(end_state_event(T1, 0), time=5)
+    assert [s["token"] for s in tracker.evict(before=0)] == [T1]
+    assert codes(dev.image(T1, 1)) == ["job.after-end"]
+    assert codes(tracker.event(status_event(T1, 0))) == []
+    request = wire(build.get_elements(to=SERVER, token=T1))
+    assert codes(dev.send(request, wire(build.response(request), request))) == []
+    assert codes(dev.image(T2, 1)) == ["job.unknown-token"]
+
+
+def test_jobs_pushed_out_by_the_bound_are_remembered_as_ended() -> None:
+    tracker = JobTracker(max_jobs=1)
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    dev.close(T1, "CancelPostScanJob")
+    dev.open_job(T2)  # pushes T1 out
+    assert tracker.job(T1) is None
+    assert codes(dev.image(T1, 1)) == ["job.after-end"]
+
+
+def test_finish_reports_each_open_job_once(tracker: JobTracker) -> None:
+    Device(tracker, DEV_A).open_job(T1)
+    assert codes(tracker.finish()) == ["job.never-ended"]
+    assert tracker.finish() == []
+    job = tracker.job(T1)
+    assert job is not None and codes(job.findings) == ["job.never-ended"]
