@@ -429,6 +429,7 @@ def _children(el: Any, out: dict[str, Any], path: str, ns: str, walk: _Walk) -> 
     tag_info = _TAG_INFO
     leaves = walk.leaves
     value_checked = checks.VALUE_CHECKED
+    booleans = names.BOOLEANS
     found = 0
     for child in el:
         tag = child.tag
@@ -455,16 +456,32 @@ def _children(el: Any, out: dict[str, Any], path: str, ns: str, walk: _Walk) -> 
         elif items:
             value = _convert(child, path + "/" + local, cns, walk)
         elif special:
-            value = _leaf(local, child, walk, path + "/" + local)
+            text = child.text
+            text = text.strip() if text else ""
+            if local in booleans and text in _BOOLEAN_TEXT:
+                value = _BOOLEAN_TEXT[text]
+            elif local == "Dialect" and text:
+                walk.dialects.add(text)
+                value = text
+            else:  # QNames, integers, the JobToken, odd booleans
+                value = _leaf(local, child, walk, path + "/" + local)
         else:
             text = child.text
             value = text.strip() if text else ""
             if local in value_checked:
                 leaves.append((local, value))
-        if not always and local not in out:
+        if always:
+            existing = out.get(local)
+            if existing is None:
+                out[local] = [value]
+                continue
+            if existing.__class__ is list:
+                existing.append(value)
+                continue
+        elif local not in out:
             out[local] = value
-        else:
-            _put(out, local, value, cns)
+            continue
+        _put(out, local, value, cns)
     return found
 
 
