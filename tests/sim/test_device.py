@@ -148,13 +148,15 @@ async def test_interrupting_a_loop_cancels_the_jobs_in_flight(server: ScanServer
         options(server, loop=True, concurrency=2, images=200, jobs=1), on_progress=progress
     )
     task = asyncio.create_task(device.run())
-    while seen.count("image") < 5:
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(20):
+        while len(server.jobs.jobs) < 2 or min(j.images for j in server.jobs.jobs.values()) < 2:
+            await asyncio.sleep(0.01)  # both jobs created and known to the device
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     interrupted = [r for r in device.results if r.error == "interrupted"]
     assert len(interrupted) == 2 and device.summary.interrupted == 2
+    assert seen.count("started") == seen.count("finished") == 2
     phases = {server.jobs.jobs[r.token or ""].phase for r in interrupted}
     assert phases == {Phase.CANCELED}
 

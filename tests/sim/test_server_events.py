@@ -18,10 +18,12 @@ STATUS = names.action_for("PostScanJobStatusEvent")
 END = names.action_for("PostScanJobEndStateEvent")
 
 
-async def subscribe(client: Client, sink: Sink, expires: str = "PT1H", **kwargs: object) -> str:
+async def subscribe(
+    client: Client, sink: Sink, expires: str = "PT1H", actions: tuple[str, ...] = (STATUS, END)
+) -> str:
     request = build.subscribe(
-        to=client.server.endpoint, notify_to=sink.url, expires=expires, **kwargs
-    )  # type: ignore[arg-type]
+        to=client.server.endpoint, notify_to=sink.url, expires=expires, actions=actions
+    )
     reply = await client.send(request)
     assert reply.status == 200, reply.message.fault
     assert reply.message.relates_to == request.message_id

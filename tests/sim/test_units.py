@@ -164,7 +164,7 @@ def test_generated_images_are_valid_and_near_the_size(fmt: str) -> None:
     with Image.open(io.BytesIO(data)) as opened:
         opened.load()
         if fmt.startswith("tiff-multi"):
-            assert opened.n_frames > 1
+            assert getattr(opened, "n_frames", 1) > 1
 
 
 def _with_bmp_file_header(dib: bytes) -> bytes:
