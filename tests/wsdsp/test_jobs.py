@@ -3,10 +3,14 @@ lifecycle table, and every sequence finding."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.wsdsp import support
 from wsdsp import Message, build, decode, encode
@@ -332,3 +336,65 @@ def test_finish_reports_each_open_job_once(tracker: JobTracker) -> None:
     assert tracker.finish() == []
     job = tracker.job(T1)
     assert job is not None and codes(job.findings) == ["job.never-ended"]
+
+
+SEQUENCE_CODES = {"job.unknown-token", "job.after-end", "job.duplicate-document-id",
+                  "wsa.relates-to-unmatched", "wsa.relates-to-mismatch", "job.never-ended",
+                  "job.images-mismatch", "job.other-device"}
+
+
+def test_documented_codes_are_the_ones_the_module_lists() -> None:
+    from wsdsp import jobs
+
+    doc = (jobs.__doc__ or "").split("Sequence finding codes:", 1)[1]
+    assert set(re.findall(r"[a-z]+\.[a-z-]+", doc)) == SEQUENCE_CODES
+
+
+STEP = st.tuples(
+    st.sampled_from(["open", "image", "image-fault", "image-silent", "end", "cancel", "elements",
+                     "status", "end-state", "stranger", "evict", "finish"]),
+    st.sampled_from([T1, T2, "33333333-3333-4333-8333-333333333333"]),
+    st.sampled_from([DEV_A, DEV_B]),
+    st.integers(0, 3),
+)
+
+
+@settings(max_examples=150, deadline=timedelta(seconds=2))
+@given(steps=st.lists(STEP, max_size=40))
+def test_any_sequence_keeps_the_tracker_sound(steps: list[tuple[str, str, str, int]]) -> None:
+    """Whatever order devices and server do things in: no exception, only
+    documented codes, bounded state, counts that make sense."""
+    tracker = JobTracker(max_jobs=2, max_summaries=3, max_message_ids=8)
+    devices = {DEV_A: Device(tracker, DEV_A), DEV_B: Device(tracker, DEV_B)}
+    seen: list[str] = []
+    for what, token, address, n in steps:
+        dev = devices[address]
+        if what == "open":
+            obs = dev.open_job(token)
+        elif what.startswith("image"):
+            obs = dev.image(token, n, answer={"image": "response", "image-fault": "fault"}.get(what, "none"))
+        elif what in ("end", "cancel"):
+            obs = dev.close(token, "EndPostScanJob" if what == "end" else "CancelPostScanJob")
+        elif what == "elements":
+            request = build.get_elements(to=SERVER, token=token)
+            obs = dev.send(request, build.response(request))
+        elif what == "status":
+            obs = tracker.event(status_event(token, n, "Completed"))
+        elif what == "end-state":
+            obs = tracker.event(end_state_event(token, n))
+        elif what == "stranger":
+            request = build.job_request("EndPostScanJob", to=SERVER, token=token)
+            obs = dev.send(request, replace(build.response(request), relates_to=f"urn:uuid:{token}"))
+        elif what == "evict":
+            gone = tracker.evict(before=dev.clock - n)
+            seen += [f["code"] for s in gone for f in s["findings"]]
+            continue
+        else:
+            seen += codes(tracker.finish())
+            continue
+        seen += codes(obs)
+        assert len(tracker.jobs) <= 2 and len(tracker.finished) <= 3
+        assert len(tracker._message_ids) <= 8
+        for job in tracker:
+            assert 0 <= job.images <= len(steps)
+    assert set(seen) <= SEQUENCE_CODES
