@@ -391,11 +391,16 @@ _TAG_INFO: dict[str, tuple[str, str, bool, bool]] = {}
 
 def _tag_info(tag: str) -> tuple[str, str, bool, bool]:
     ns, local = _split(tag)
-    info = (ns, local, local in names.REPEATED and ns in _REPEATING_NAMESPACES,
-            local in _SPECIAL_LEAVES)
+    special = local in _SPECIAL_LEAVES and not (local == "JobToken" and _is_vendor(ns))
+    info = (ns, local, local in names.REPEATED and ns in _REPEATING_NAMESPACES, special)
     if len(_TAG_INFO) < 4096:
         _TAG_INFO[tag] = info
     return info
+
+
+def _is_vendor(ns: str) -> bool:
+    """A vendor's namespace (a vendor's JobToken element is not the job's)."""
+    return bool(ns) and ns not in names.KNOWN_NAMESPACES
 
 
 def _convert(el: Any, path: str, ns: str, walk: _Walk) -> Any:
@@ -507,7 +512,7 @@ def _leaf(local: str, el: Any, walk: _Walk, path: str) -> Any:
         text = _qname_text(local, text, el)
     if local == "Dialect" and text:
         walk.dialects.add(text)
-    elif local == "JobToken" and walk.job_token is None:
+    elif local == "JobToken" and walk.job_token is None and not _is_vendor(_split(el.tag)[0]):
         walk.job_token = text
     elif local in checks.VALUE_CHECKED:
         walk.leaves.append((local, text))

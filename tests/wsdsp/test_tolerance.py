@@ -239,3 +239,29 @@ def test_second_body_child_does_not_confuse_the_first() -> None:
 
     got = decode(edited(message, extra))
     assert got.operation == "EndPostScanJob" and got.job_token == TOKEN
+
+
+def test_a_vendor_job_token_is_not_the_job_s() -> None:
+    message, _ = support.built_messages()["end"]
+    other = "99999999-9999-4999-8999-999999999999"
+    spaces = dict(message.namespaces)
+    spaces["Header/JobToken"] = VENDOR
+    with_header = replace(message, headers={"JobToken": other}, namespaces=spaces)
+
+    def vendor_token_first(root: etree._Element) -> None:
+        request = next(root.iter(f"{{{DSP}}}EndPostScanJobRequest"))
+        token = etree.Element(f"{{{VENDOR}}}JobToken")
+        token.text = other
+        request.insert(0, token)
+
+    got = decode(edited(with_header, vendor_token_first))
+    assert got.job_token == TOKEN
+    assert got.headers == {"JobToken": other} and other in got.body["JobToken"]
+
+
+def test_an_unqualified_job_token_still_names_the_job() -> None:
+    message, _ = support.built_messages()["end"]
+    spaces = dict(message.namespaces)
+    spaces["EndPostScanJobRequest/JobToken"] = ""
+    got = decode(encode(replace(message, namespaces=spaces)).content)
+    assert got.job_token == TOKEN
