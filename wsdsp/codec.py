@@ -290,6 +290,13 @@ def _decode_envelope(
                 bns, blocal = _split(tag)
                 if bns in (WSA, WSA10) and blocal in names.ADDRESSING_HEADERS:
                     addressing = addressing or ("2004/08" if bns == WSA else "2005/08")
+                    if blocal in addr:  # the first one counts, as for a receiver
+                        findings.append(
+                            Finding("error", "wsa.duplicate-header",
+                                    f"more than one wsa:{blocal} header; the first one is used",
+                                    names.SPEC_REF + "#addressing-rules-that-a-checker-can-verify")
+                        )
+                        continue
                     if blocal == "ReplyTo":
                         addr[blocal] = _epr_address(block)
                     else:

@@ -265,3 +265,31 @@ def test_an_unqualified_job_token_still_names_the_job() -> None:
     spaces["EndPostScanJobRequest/JobToken"] = ""
     got = decode(encode(replace(message, namespaces=spaces)).content)
     assert got.job_token == TOKEN
+
+
+def test_duplicate_addressing_header_first_one_counts() -> None:
+    message, _ = support.built_messages()["end"]
+
+    def second_action(root: etree._Element) -> None:
+        header = root[0]
+        etree.SubElement(header, f"{{{WSA}}}Action").text = "urn:vendor:other"
+        etree.SubElement(header, f"{{{WSA}}}MessageID").text = "urn:uuid:2"
+
+    got = decode(edited(message, second_action))
+    assert (got.operation, got.action, got.message_id) == (
+        "EndPostScanJob", message.action, message.message_id)
+    assert [f.code for f in got.findings] == ["wsa.duplicate-header"] * 2
+
+
+def test_mustunderstand_and_reference_parameters_are_fine() -> None:
+    message, _ = support.built_messages()["end"]
+
+    def decorate(root: etree._Element) -> None:
+        for block in root[0]:
+            block.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
+        reply = next(root.iter(f"{{{WSA}}}ReplyTo"))
+        params = etree.SubElement(reply, f"{{{WSA}}}ReferenceParameters")
+        etree.SubElement(params, f"{{{VENDOR}}}Session").text = "42"
+
+    got = decode(edited(message, decorate))
+    assert got == message
