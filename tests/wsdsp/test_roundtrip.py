@@ -10,7 +10,7 @@ import pytest
 
 from tests.wsdsp import support
 from tests.wsdsp.test_examples import EXAMPLES
-from wsdsp import AttachmentData, Message, decode, encode
+from wsdsp import AttachmentData, Message, build, decode, encode
 
 BUILT = support.built_messages()
 
@@ -84,3 +84,8 @@ def _repaired(message: Message) -> Message:
 
 def _without_spans(message: Message) -> Message:
     return replace(message, attachments=tuple(replace(a, span=(0, 0)) for a in message.attachments))
+
+
+def test_build_roundtrip_helper() -> None:
+    message, _ = BUILT["create"]
+    assert build.roundtrip(message) == message
