@@ -5,6 +5,14 @@ decode never raises on bad input.  The XML parser runs with entity expansion,
 DTD loading and network access off; a document type declaration is refused
 before parsing (SOAP forbids one, and it is how XML bombs and XXE arrive);
 size and depth are bounded.  What cannot be decoded becomes a Finding.
+
+Codes found here (conformance codes are in checks):
+  xml.not-xml, xml.dtd-forbidden, xml.too-large, xml.malformed,
+  soap.version-1.1, wsa.version-2005-08, wsa.duplicate-header,
+  dsp.invalid-boolean, dsp.invalid-integer, mtom.attachment-missing,
+  mtom.no-boundary, mtom.boundary-not-found, mtom.truncated,
+  mtom.unterminated, mtom.too-many-parts, mtom.root-not-found (from mtom),
+  decode.internal (a bug in this decoder, never bad input)
 """
 
 from __future__ import annotations
