@@ -12,6 +12,14 @@ Other addons get the decoded messages with ``decoded(flow)`` or
 was decoded (its ``raw_content`` is another object) is decoded again on the
 next call; nothing else is ever decoded twice.
 
+Attachments are hashed once, from the final body, off the hot path: while
+a request is on its way the addons need no sha256, so ``message`` leaves it
+empty; ``Track.request`` (the last request hook) starts decoding and hashing
+a large final body in a worker thread while the server reads it, and
+``Decode.response`` (the first response hook) collects the result, so the
+metadata carries every sha256.  ``hashed(flow, side)`` does the same at once
+for readers of saved flows.
+
 The proxy fails open: an exception here is logged and counted, and the flow
 goes on untouched.
 """
@@ -42,6 +50,9 @@ METADATA_VERSION = 1
 #: Bodies above this size are decoded in a worker thread, so that hashing a
 #: scanned image does not stall every other connection of the proxy.
 THREAD_THRESHOLD = 1 << 20
+#: Final request bodies above this size are hashed in a worker thread while
+#: the server reads them (hashing 1 MB takes ~2 ms, 200 MB ~0.5 s).
+PREFETCH_THRESHOLD = 256 * 1024
 #: Bodies above this size whose Content-Type says they are not XML are not
 #: decompressed or parsed (firmware images, web UI assets).
 SNIFF_LIMIT = 64 * 1024
@@ -66,6 +77,8 @@ class Decoded:
     relayed_to: str | None = None
     done: bool = False
     errors: list[str] = field(default_factory=list)
+    #: The hashed decode of a final body being made in a worker thread: (body, future).
+    pending: dict[str, tuple[bytes, asyncio.Future[Message]]] = field(default_factory=dict)
 
 
 _registry: weakref.WeakKeyDictionary[http.HTTPFlow, Decoded] = weakref.WeakKeyDictionary()
@@ -141,7 +154,7 @@ def _looks_xml(content_type: str | None) -> bool:
     return media in _XML_MEDIA or media.endswith("+xml")
 
 
-def _decode_side(msg: http.Message | None, request: Message | None) -> Message:
+def _decode_side(msg: http.Message | None, request: Message | None, hashed: bool = False) -> Message:
     if msg is None:
         return NOT_SOAP
     content_type = msg.headers.get("content-type")
@@ -157,7 +170,7 @@ def _decode_side(msg: http.Message | None, request: Message | None) -> Message:
             "or not gzip, deflate or zstd); the body passed undecoded"),))
     if not body:
         return NOT_SOAP
-    return decode(body, content_type, request=request)
+    return decode(body, content_type, request=request, hash_attachments=hashed)
 
 
 def _inputs(flow: http.HTTPFlow, side: Side) -> tuple[http.Message | None, Message | None]:
@@ -210,6 +223,57 @@ async def message_async(flow: http.HTTPFlow, side: Side) -> Message:
     return _store(state, flow, side, result)
 
 
+def _unhashed(message: Message) -> bool:
+    return any(not a.sha256 for a in message.attachments)
+
+
+def _hash_side(flow: http.HTTPFlow, side: Side) -> Message:
+    """Decode the current body of one side again, attachments hashed."""
+    msg, request = _inputs(flow, side)
+    return _decode_side(msg, request, hashed=True)
+
+
+def hashed(flow: http.HTTPFlow, side: Side) -> Message:
+    """``message`` with the sha256 of every attachment (computed now if need be)."""
+    found = message(flow, side)
+    if not _unhashed(found):
+        return found
+    return _store(decoded(flow), flow, side, _hash_side(flow, side))
+
+
+def prefetch_hashes(flow: http.HTTPFlow) -> None:
+    """Start the hashed decode of a large final request body in a worker
+    thread (call from the event loop, once no addon will change the body)."""
+    raw = flow.request.raw_content
+    if raw is None or len(raw) < PREFETCH_THRESHOLD:
+        return
+    state = decoded(flow)
+    if _is_current(state, flow, "request") and state.request is not None \
+            and not _unhashed(state.request):
+        return
+    future = asyncio.ensure_future(asyncio.to_thread(_decode_side, flow.request, None, True))
+    state.pending["request"] = (raw, future)
+
+
+async def hashed_async(flow: http.HTTPFlow, side: Side) -> Message:
+    """``hashed`` with large bodies done in a worker thread (or by the
+    thread ``prefetch_hashes`` started)."""
+    state = decoded(flow)
+    msg = flow.request if side == "request" else flow.response
+    raw = msg.raw_content if msg is not None else None
+    pending = state.pending.pop(side, None)
+    if pending is not None and pending[0] is raw:
+        return _store(state, flow, side, await pending[1])
+    found = await message_async(flow, side)
+    if not _unhashed(found):
+        return found
+    if raw is not None and len(raw) >= PREFETCH_THRESHOLD:
+        result = await asyncio.to_thread(_hash_side, flow, side)
+    else:
+        result = _hash_side(flow, side)
+    return _store(state, flow, side, result)
+
+
 def report_error(flow: http.HTTPFlow, where: str, exc: BaseException) -> None:
     """Count and log a failure of ours; the flow itself is left alone."""
     text = f"{where}: {exc!r}"
@@ -230,11 +294,24 @@ class Decode:
         await self._decode(flow, "request")
 
     async def response(self, flow: http.HTTPFlow) -> None:
-        await self._decode(flow, "response")
+        await self._hash_request(flow)
+        await self._decode(flow, "response", hashed=True)
 
-    async def _decode(self, flow: http.HTTPFlow, side: Side) -> None:
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._hash_request(flow)
+
+    async def _hash_request(self, flow: http.HTTPFlow) -> None:
+        # The request is final now: its attachments get their sha256 (unless
+        # decoding it failed already: that was reported once).
+        if decoded(flow).request is not None:
+            await self._decode(flow, "request", hashed=True)
+
+    async def _decode(self, flow: http.HTTPFlow, side: Side, hashed: bool = False) -> None:
         try:
-            await message_async(flow, side)
+            if hashed:
+                await hashed_async(flow, side)
+            else:
+                await message_async(flow, side)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1
             report_error(flow, f"decode {side}", exc)
@@ -337,6 +414,13 @@ class Track:
             "Seconds after which a job that saw no traffic is summarised and forgotten.",
         )
 
+    def request(self, flow: http.HTTPFlow) -> None:
+        # Last request hook: the body is final, hash it while the server reads it.
+        try:
+            prefetch_hashes(flow)
+        except Exception as exc:  # noqa: BLE001 - fail open
+            report_error(flow, "hash", exc)
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._finish(flow)
 
@@ -353,8 +437,8 @@ class Track:
         state.done = True
         self.exchanges += 1
         try:
-            request = message(flow, "request")
-            response = message(flow, "response") if flow.response is not None else None
+            request = hashed(flow, "request")  # done by Decode already, unless it is absent
+            response = hashed(flow, "response") if flow.response is not None else None
             meta, _ = analyze(flow, self.tracker, request, response)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1

@@ -20,7 +20,7 @@ from mitmproxy import exceptions, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.utils import human
 
-from addons.decode import METADATA_KEY, METADATA_VERSION, analyze, message
+from addons.decode import METADATA_KEY, METADATA_VERSION, analyze, hashed
 from wsdsp.jobs import JobTracker
 
 
@@ -33,8 +33,8 @@ def metadata_of(flow: http.HTTPFlow, tracker: JobTracker | None = None) -> dict[
     """The flow's saved verdict, or one computed now (not stored)."""
     if has_metadata(flow):
         return flow.metadata[METADATA_KEY]
-    request = message(flow, "request")
-    response = message(flow, "response") if flow.response is not None else None
+    request = hashed(flow, "request")
+    response = hashed(flow, "response") if flow.response is not None else None
     meta, _ = analyze(flow, tracker if tracker is not None else JobTracker(), request, response)
     meta["rules"] = []
     return meta

@@ -179,3 +179,26 @@ async def test_metadata_keeps_what_other_addons_added(keep):
     f.metadata[METADATA_KEY] = {keep: ["kept"]}
     await cycle(f, Track())
     assert f.metadata[METADATA_KEY][keep] == ["kept"]
+
+
+@pytest.mark.parametrize("size", [2_000, 600_000])  # hashed inline / by the prefetch thread
+async def test_attachments_are_hashed_once_from_the_final_body(size):
+    import hashlib
+
+    from wsdsp import AttachmentData
+
+    image = bytes(range(256)) * (size // 256)
+    req = build.send_image(to=support.ENDPOINT, token=support.TOKEN, document_id=1, format="png",
+                           content_id="p1@d")
+    f = support.flow(req, build.response(req), attachments=(AttachmentData("p1@d", image),))
+    dec, track = Decode(), Track()
+    with taddons.context(dec, track):
+        await dec.request(f)
+        assert message(f, "request").attachments[0].sha256 == ""  # not while the request is on its way
+        f.request.content = f.request.content.replace(b"scan.example.test", b"scan.example.tst")
+        track.request(f)
+        await dec.response(f)
+        track.response(f)
+    (attachment,) = f.metadata[METADATA_KEY]["request"]["attachments"]
+    assert attachment["sha256"] == hashlib.sha256(image).hexdigest()
+    assert f.metadata[METADATA_KEY]["request"]["to"].startswith("https://scan.example.tst")
