@@ -23,6 +23,7 @@ import re
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -165,6 +166,13 @@ def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
             views[0] = views[0][written:]
 
 
+#: Records at least this large are written by a worker thread: writing a
+#: scanned image to disk must not hold up its exchange (the device waits for
+#: the response) nor the other connections.  Smaller records are written at
+#: once, unless a large one is still being written (records stay in order).
+BACKGROUND_BYTES = 1 << 20
+
+
 class _Writer:
     """Shared shape of the two capture addons: one option names the file,
     each finished HTTP flow is written once, flows still in flight at
@@ -180,6 +188,8 @@ class _Writer:
         self._lost = 0  # failed since the last write that worked
         self._in_flight: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
         self._done: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        self._worker: ThreadPoolExecutor | None = None
+        self._last: Future[None] | None = None
 
     def load(self, loader: Any) -> None:
         loader.add_option(self.option, str | None, None, self.help)
@@ -221,6 +231,9 @@ class _Writer:
         self.close()
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)  # what was handed to it is written first
+            self._worker, self._last = None, None
         if self.file is not None:
             self.file.close()
             self.file = None
@@ -230,20 +243,40 @@ class _Writer:
             return
         self._in_flight.discard(flow)
         self._done.add(flow)
+        file = self.file
         try:
-            self.file.write(self.serialize(flow))
+            record = self.serialize(flow)
+        except Exception as exc:  # noqa: BLE001 - never disturb traffic
+            self._failed(file, exc)
+            return
+        size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
+        busy = self._last is not None and not self._last.done()
+        if size < BACKGROUND_BYTES and not busy:
+            self._put(file, record)
+            return
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix=self.option)
+        self._last = self._worker.submit(self._put, file, record)
+
+    def _put(self, file: RotatingFile, record: bytes | Sequence[bytes]) -> None:
+        """Write one record (on the event loop, or on the worker thread)."""
+        try:
+            file.write(record)
             self.written += 1
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
-            self.failures += 1
-            self._lost += 1
-            if self._lost == 1 or self.failures % 100 == 0:
-                logger.error("dspscope: writing %s failed (%d so far): %s; traffic goes on "
-                             "unrecorded there", self.file.path, self.failures, exc)
+            self._failed(file, exc)
             return
         if self._lost:
             logger.warning("dspscope: writing %s again; %d exchange(s) are missing from it",
-                           self.file.path, self._lost)
+                           file.path, self._lost)
             self._lost = 0
+
+    def _failed(self, file: RotatingFile, exc: Exception) -> None:
+        self.failures += 1
+        self._lost += 1
+        if self._lost == 1 or self.failures % 100 == 0:
+            logger.error("dspscope: writing %s failed (%d so far): %s; traffic goes on "
+                         "unrecorded there", file.path, self.failures, exc)
 
     def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
         raise NotImplementedError

@@ -183,3 +183,21 @@ def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
     pieces = tnetstring_pieces(state)
     assert b"".join(pieces) == tnetstring.dumps(state)
     assert any(piece is flow.request.raw_content for piece in pieces)  # the body, not a copy
+
+
+async def test_large_records_are_written_by_a_worker_in_order(tmp_path):
+    from addons.capture import BACKGROUND_BYTES
+
+    path = tmp_path / "c.mitm"
+    save = SaveCapture()
+    flows = support.job_flows(images=3)
+    flows[1].request.content = b"\x00" * (BACKGROUND_BYTES + 1)  # a big scan, then small ones
+    with taddons.context(save) as tctx:
+        tctx.configure(save, dspscope_save=str(path))
+        for f in flows:
+            save.response(f)
+        save.done()  # waits for the worker
+    got = read_flows(path)
+    assert [f.id for f in got] == [f.id for f in flows]
+    assert got[1].request.raw_content == flows[1].request.raw_content
+    assert save.written == len(flows) and save.failures == 0
