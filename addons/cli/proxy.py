@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 HELP = "run the capturing proxy between devices and a scan server (headless)"
 DESCRIPTION = """\
@@ -224,7 +224,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"dspscope proxy: stopped after {track.exchanges} exchange(s)", file=sys.stderr)
         return 0
 
-    return asyncio.run(main())
+    _leave(asyncio.run(main()))
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit now, without finalizing the interpreter: mitmproxy_rs's tokio
+    threads can crash it while it finalizes (a segfault after a clean stop,
+    exit status -11, one run in ten or so).  Everything is flushed and closed
+    by now."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _hint(exc: Any, opts: dict[str, Any]) -> str:
