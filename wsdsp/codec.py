@@ -45,8 +45,11 @@ _HASH_CHUNK = 1 << 20
 _local = threading.local()
 
 
-def _parser(recover: bool) -> etree.XMLParser:
-    key = "recover" if recover else "strict"
+def _parser(recover: bool, keep_blank: bool = True) -> etree.XMLParser:
+    """The hardened parser (one per thread and flavour).  decode drops
+    blank text nodes (it strips all text anyway, and a pretty-printed
+    envelope parses faster without them); trees handed out keep them."""
+    key = ("recover" if recover else "strict") + ("" if keep_blank else "-noblank")
     parser = getattr(_local, key, None)
     if parser is None:
         parser = etree.XMLParser(
@@ -57,6 +60,7 @@ def _parser(recover: bool) -> etree.XMLParser:
             huge_tree=False,
             collect_ids=False,
             recover=recover,
+            remove_blank_text=not keep_blank,
         )
         # lxml asks its resolvers before libxml2 opens any external entity;
         # with collect_ids=False libxml2 would otherwise read a file:// parameter
@@ -142,7 +146,7 @@ def _decode(
             parts = None  # labelled multipart, sent as plain XML: read it as that
         else:
             return Message(protocol="not-soap", findings=tuple(findings))
-    root, early = _parse(xml, media)
+    root, early = _parse(xml, media, keep_blank=False)
     findings.extend(early)
     if root is None:
         protocol: Protocol = "soap" if _looks_like_envelope(xml) else "not-soap"
@@ -173,6 +177,7 @@ _WIDE = (
 _PROLOG_ITEM = re.compile(rb"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
 _PROLOG_ITEM_TEXT = re.compile(r"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
 _SPACE = re.compile(rb"[ \t\r\n]*")
+_NOT_AN_ELEMENT = frozenset({b"?", b"!", b"\x00", b""})
 _SPACE_TEXT = re.compile(r"[ \t\r\n]*")
 
 
@@ -183,6 +188,8 @@ def _after_prolog(xml: bytes) -> str | None:
 
     The whole prolog is walked, however long, so a DTD cannot hide behind a
     long comment; wide (UTF-16/32) documents are decoded for the walk."""
+    if xml[:1] == b"<" and xml[1:2] not in _NOT_AN_ELEMENT:
+        return "element"  # no prolog at all: the usual envelope
     if xml[:1] != b"<" or xml[1:2] == b"\x00":
         for magic, codec in _WIDE:
             if xml.startswith(magic):
@@ -205,7 +212,7 @@ def _walk_prolog(doc: Any, item: re.Pattern[Any], space: re.Pattern[Any], pos: i
     return end
 
 
-def _parse(xml: bytes, media: str) -> tuple[Any, list[Finding]]:
+def _parse(xml: bytes, media: str, *, keep_blank: bool = True) -> tuple[Any, list[Finding]]:
     if len(xml) > MAX_XML_BYTES:
         if _after_prolog(xml[:4096]) is None:
             return _not_xml(media)
@@ -220,11 +227,11 @@ def _parse(xml: bytes, media: str) -> tuple[Any, list[Finding]]:
         return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
     problems: list[Finding] = []
     try:
-        root = etree.fromstring(xml, _parser(False))
+        root = etree.fromstring(xml, _parser(False, keep_blank))
     except etree.XMLSyntaxError as exc:
         problems.append(Finding("error", "xml.malformed", f"malformed XML: {exc.msg or exc}"))
         try:
-            root = etree.fromstring(xml, _parser(True))
+            root = etree.fromstring(xml, _parser(True, keep_blank))
         except etree.XMLSyntaxError:
             root = None
     if root is not None:
