@@ -18,6 +18,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
@@ -205,6 +206,8 @@ class Addresses:
             return
         flow.request.content = changed
         decode.note_rewrite(flow, "request", "address", to, original)
+        # Only wsa:To changed: keep the decode rather than parse the body again.
+        decode.keep_decoded(flow, "request", replace(msg, to=original))
 
     def _remember(self, ours: str, theirs: str) -> None:
         self.back[ours] = theirs

@@ -27,20 +27,21 @@ goes on untouched.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import time
 import weakref
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from mitmproxy import ctx, http
 
 from wsdsp import Finding, Message, decode
 from wsdsp.jobs import JobTracker, Observation
-from wsdsp.mtom import content_type_params
+from wsdsp.mtom import content_type_params, split
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +224,55 @@ async def message_async(flow: http.HTTPFlow, side: Side) -> Message:
     return _store(state, flow, side, result)
 
 
+def keep_decoded(flow: http.HTTPFlow, side: Side, message: Message) -> bool:
+    """An addon replaced a body and knows what the new body decodes to (an
+    address rewritten in the XML): store ``message`` as its decode, with its
+    attachments' spans found again in the new body, instead of decoding it
+    once more.  False (nothing stored) if the parts do not line up."""
+    msg = flow.request if side == "request" else flow.response
+    if msg is None or msg.raw_content is None:
+        return False
+    if message.attachments:
+        body = body_of(msg)
+        content_type = msg.headers.get("content-type")
+        if body is None or not content_type:
+            return False
+        parts = split(body, content_type)
+        others = [p for p in parts.parts if p is not parts.root]
+        if len(others) != len(message.attachments) or any(
+                p.end - p.start != a.size for p, a in zip(others, message.attachments, strict=True)):
+            return False
+        message = replace(message, attachments=tuple(
+            replace(a, span=(p.start, p.end)) for p, a in zip(others, message.attachments, strict=True)))
+    _store(decoded(flow), flow, side, message)
+    return True
+
+
 def _unhashed(message: Message) -> bool:
     return any(not a.sha256 for a in message.attachments)
 
 
-def _hash_side(flow: http.HTTPFlow, side: Side) -> Message:
-    """Decode the current body of one side again, attachments hashed."""
-    msg, request = _inputs(flow, side)
-    return _decode_side(msg, request, hashed=True)
+def _digested(message: Message, body: bytes | None) -> Message:
+    """``message`` with the sha256 of each attachment, from the body it was
+    decoded from (the spans say where; nothing is decoded again)."""
+    if body is None or not _unhashed(message):
+        return message
+    attachments = tuple(
+        a if a.sha256 else replace(a, sha256=hashlib.sha256(a.data(body)).hexdigest())
+        for a in message.attachments)
+    return replace(message, attachments=attachments)
+
+
+def _hashed_now(flow: http.HTTPFlow, side: Side) -> Message:
+    """The current body of one side, decoded if need be, attachments hashed
+    (safe in a worker thread: decoding here stores nothing)."""
+    state = decoded(flow)
+    msg = flow.request if side == "request" else flow.response
+    if _is_current(state, flow, side):
+        found = state.request if side == "request" else state.response
+        assert found is not None
+        return _digested(found, body_of(msg) if msg is not None else None)
+    return _decode_side(*_inputs(flow, side), hashed=True)
 
 
 def hashed(flow: http.HTTPFlow, side: Side) -> Message:
@@ -238,12 +280,13 @@ def hashed(flow: http.HTTPFlow, side: Side) -> Message:
     found = message(flow, side)
     if not _unhashed(found):
         return found
-    return _store(decoded(flow), flow, side, _hash_side(flow, side))
+    return _store(decoded(flow), flow, side, _hashed_now(flow, side))
 
 
 def prefetch_hashes(flow: http.HTTPFlow) -> None:
-    """Start the hashed decode of a large final request body in a worker
-    thread (call from the event loop, once no addon will change the body)."""
+    """Start hashing (and decoding, if it was replaced) a large final
+    request body in a worker thread (call from the event loop, once no
+    addon will change the body)."""
     raw = flow.request.raw_content
     if raw is None or len(raw) < PREFETCH_THRESHOLD:
         return
@@ -251,7 +294,7 @@ def prefetch_hashes(flow: http.HTTPFlow) -> None:
     if _is_current(state, flow, "request") and state.request is not None \
             and not _unhashed(state.request):
         return
-    future = asyncio.ensure_future(asyncio.to_thread(_decode_side, flow.request, None, True))
+    future = asyncio.ensure_future(asyncio.to_thread(_hashed_now, flow, "request"))
     state.pending["request"] = (raw, future)
 
 
@@ -268,9 +311,9 @@ async def hashed_async(flow: http.HTTPFlow, side: Side) -> Message:
     if not _unhashed(found):
         return found
     if raw is not None and len(raw) >= PREFETCH_THRESHOLD:
-        result = await asyncio.to_thread(_hash_side, flow, side)
+        result = await asyncio.to_thread(_hashed_now, flow, side)
     else:
-        result = _hash_side(flow, side)
+        result = _hashed_now(flow, side)
     return _store(state, flow, side, result)
 
 

@@ -137,3 +137,22 @@ async def test_advertise_option_and_switch():
         assert message(f, "response").body["ProbeMatch"]["XAddrs"] == f"{support.SERVER}/ScanServer"
         with pytest.raises(Exception, match="dspscope_advertise"):
             tctx.configure(addon, dspscope_advertise="proxy:1")
+
+
+async def test_a_mapped_back_upload_is_not_decoded_again(monkeypatch):
+    from addons import decode as decode_addon
+
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
+    ours = support.ENDPOINT.replace(support.SERVER, PROXY)
+    req = build.send_image(to=ours, token=support.TOKEN, document_id=1, format="png",
+                           content_id="p1@d")
+    f = support.flow(req, None, attachments=(AttachmentData("p1@d", image),), reverse=UPSTREAM)
+    message(f, "request")  # decoded on arrival, as the Decode addon does
+    calls = []
+    real = decode_addon.decode
+    monkeypatch.setattr(decode_addon, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
+    await run(f)
+    got = message(f, "request")
+    assert calls == [] and got.to == ours.replace(PROXY, UPSTREAM)  # the reverse target
+    (attachment,) = got.attachments
+    assert bytes(attachment.data(f.request.raw_content)) == image
