@@ -177,8 +177,8 @@ _WIDE = (
 _PROLOG_ITEM = re.compile(rb"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
 _PROLOG_ITEM_TEXT = re.compile(r"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)", re.S)
 _SPACE = re.compile(rb"[ \t\r\n]*")
-_NOT_AN_ELEMENT = frozenset({b"?", b"!", b"\x00", b""})
 _SPACE_TEXT = re.compile(r"[ \t\r\n]*")
+_NOT_AN_ELEMENT = frozenset({b"?", b"!", b"\x00", b""})
 
 
 def _after_prolog(xml: bytes) -> str | None:
@@ -478,8 +478,13 @@ def _children(el: Any, out: dict[str, Any], path: str, ns: str, walk: _Walk) -> 
                 _attributes(sub, items, child, cpath, cns, local, walk)
             if _children(child, sub, cpath, cns, walk):
                 value = sub
-            else:  # only comments or processing instructions inside
-                value = _convert(child, cpath, cns, walk)
+            elif items:  # attributes and only comments or processing instructions
+                text = (child.text or "").strip()
+                if text:
+                    sub["#text"] = text
+                value = sub
+            else:  # a leaf with a comment in it
+                value = _leaf(local, child, walk, cpath)
         elif items:
             value = _convert(child, path + "/" + local, cns, walk)
         elif special:

@@ -274,3 +274,15 @@ def test_large_image() -> None:
     encoded = encode(send_image("tiff-single-g4"), (AttachmentData("image1@dspscope", data),))
     [att] = decode(encoded.content, encoded.content_type).attachments
     assert att.size == len(data) and att.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_include_with_a_comment_inside_is_counted_once() -> None:
+    from lxml import etree
+
+    root = etree.fromstring(xml_of(send_image("png", content_id="gone@x")))
+    include = next(root.iter("{http://www.w3.org/2004/08/xop/include}Include"))
+    include.append(etree.Comment(" the image "))
+    body, ct = package(etree.tostring(root), [])
+    got = decode(body, ct)
+    assert [f.code for f in got.findings] == ["mtom.attachment-missing"]
+    assert got.body["ImageData"]["Include"] == {"@href": "cid:gone@x"}
