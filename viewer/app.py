@@ -7,6 +7,7 @@ show and act; captured text reaches the terminal only through viewer.safe.
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -117,6 +118,10 @@ class DspscopeApp(App[None]):
             main.post_message(ProxyState(*delivery.state))
         if delivery.progress is not None:
             main.status_bar.loading = delivery.progress
+        if delivery.batches:
+            # Flows live as long as the session: keep the cyclic collector
+            # from walking all of them again and again (seconds at 100k).
+            gc.freeze()
         if delivery.batches or delivery.progress is not None:
             message = RowsChanged(len(store.rows), len(store.view), changed)
             main.post_message(message)

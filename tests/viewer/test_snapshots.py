@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import hostile, sample
@@ -16,6 +17,7 @@ from tests.viewer.pilot import until
 from viewer.app import DspscopeApp
 from viewer.controls import Answer
 from viewer.sources import FlowsSource
+from viewer.widgets.attachments import Attachments
 
 FAULT_ROW = 7  # the SendImage a busy-server rule answered
 
@@ -46,7 +48,13 @@ def test_xml_tab(snap_compare: Any) -> None:
 
 
 def test_attachment_preview(snap_compare: Any) -> None:
-    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=at_row(1, "attachments"))
+    async def run(pilot: Pilot[None]) -> None:
+        await at_row(1, "attachments")(pilot)
+        attachments = pilot.app.screen.query_one(Attachments)
+        await until(pilot, lambda: attachments.drawn is not None, what="the preview")
+        await pilot.pause(0.2)
+
+    assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
 
 def test_findings_of_a_hostile_exchange(snap_compare: Any) -> None:
@@ -125,6 +133,8 @@ def test_intercept_editor(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot, 1)
         await pilot.press("enter")
-        await pilot.pause(0.5)
+        await pilot.pause(0.3)
+        pilot.app.screen.query_one(TextArea).cursor_blink = False  # a steady picture
+        await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run)

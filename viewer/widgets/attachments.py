@@ -35,6 +35,8 @@ class Attachments(VerticalScroll):
         self.flow = None
         self.items: list[AttachmentInfo] = []
         self.index = 0
+        #: The attachment whose preview is on screen (None while drawing).
+        self.drawn: AttachmentInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="attachment-summary")
@@ -70,6 +72,7 @@ class Attachments(VerticalScroll):
         head.append_text(attachment_summary(info))
         summary.update(head)
         preview.update(Text("drawing preview…", style="dim"))
+        self.drawn = None
         width = self.size.width or self.app.size.width
         self._draw(info, max(10, min(PREVIEW_COLUMNS, width - 4)))
 
@@ -91,3 +94,4 @@ class Attachments(VerticalScroll):
     def _show_preview(self, info: AttachmentInfo, picture: Text) -> None:
         if self.items and self.items[self.index] is info:
             self.query_one("#attachment-preview", Static).update(picture)
+            self.drawn = info

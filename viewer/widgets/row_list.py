@@ -99,6 +99,7 @@ class RowList(ScrollView, can_focus=True):
         self._count = 0
         self._cache: LRUCache[tuple[int, int, bool, int], Strip] = LRUCache(2048)
         self._generation = 0
+        self._base: Style | None = None
         self.follow = True
 
     # ----------------------------------------------------------- subclass API
@@ -140,6 +141,15 @@ class RowList(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._base = None
+
+    @property
+    def base_style(self) -> Style:
+        """The widget's own style, computed once per style change (it walks
+        the ancestors, and every line wants it)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     # --------------------------------------------------------------- cursor
 
@@ -197,7 +207,7 @@ class RowList(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self.base_style
         if y == 0:
             header = self.get_component_rich_style("row-list--header")
             cells = [(column.title, None) for column in self.COLUMNS]
