@@ -17,6 +17,9 @@ from viewer.session import prepare
 from wsdsp.jobs import JobTracker
 
 BATCH = 1000
+#: The first batch of a capture is small, so the first screen does not wait
+#: for a thousand flows to be parsed (~1 ms each).
+FIRST_BATCH = 50
 PROGRESS_EVERY = 0.25
 
 
@@ -103,7 +106,7 @@ class CaptureSource(Source):
                     if isinstance(flow, http.HTTPFlow):
                         chunk.append(flow)
                         total += 1
-                    if len(chunk) >= BATCH:
+                    if len(chunk) >= (BATCH if total > FIRST_BATCH else FIRST_BATCH):
                         inbox.put_batch(prepare(chunk, tracker))
                         chunk = []
             except CaptureError as exc:
