@@ -117,7 +117,7 @@ class DspscopeApp(App[None]):
         if delivery.state is not None:
             main.post_message(ProxyState(*delivery.state))
         if delivery.progress is not None:
-            main.status_bar.loading = delivery.progress
+            main.status_bar.progress = delivery.progress
         if delivery.batches:
             # Flows live as long as the session: keep the cyclic collector
             # from walking all of them again and again (seconds at 100k).

@@ -198,7 +198,7 @@ class LiveSource(Source):
                 await self._stop.wait()
                 return
             self.bridge = Bridge(self.inbox)
-            addons = chain.build(headless_out=_Discard())
+            addons = chain.build()  # its headless printer stays off (below)
             at = next((i for i, a in enumerate(addons) if isinstance(a, Track)), len(addons) - 1)
             addons.insert(at + 1, self.bridge)
             options = {**self.options, "dspscope_headless": False}
@@ -284,16 +284,6 @@ class LiveSource(Source):
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-
-class _Discard:
-    """Where the headless addon's lines would go: nowhere (the UI shows them)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 class _Intercept:

@@ -58,7 +58,7 @@ class InterceptScreen(Screen[None]):
     InterceptScreen VerticalScroll { height: 1fr; }
     """
 
-    app: DspscopeApp  # type: ignore[assignment]
+    app: DspscopeApp
 
     def __init__(self, row: Row, flow: http.HTTPFlow, control: InterceptControl) -> None:
         super().__init__()

@@ -66,7 +66,7 @@ class JobScreen(Screen[None]):
     JobScreen Detail { height: 1fr; border-top: solid $primary-muted; }
     """
 
-    app: DspscopeApp  # type: ignore[assignment]
+    app: DspscopeApp
 
     def __init__(self, job: Job) -> None:
         super().__init__()

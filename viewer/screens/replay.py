@@ -65,7 +65,7 @@ class ReplayScreen(Screen[None]):
     ReplayScreen #replay-differences { height: 1fr; border-top: solid $primary-muted; padding: 0 1; }
     """
 
-    app: DspscopeApp  # type: ignore[assignment]
+    app: DspscopeApp
 
     def __init__(self, row: Row, flow: http.HTTPFlow, *, insecure: bool = False) -> None:
         super().__init__()

@@ -3,6 +3,7 @@ and a preview of the scanned page drawn with half blocks."""
 
 from __future__ import annotations
 
+from mitmproxy import http
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -32,7 +33,7 @@ class Attachments(VerticalScroll):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.flow = None
+        self.flow: http.HTTPFlow | None = None
         self.items: list[AttachmentInfo] = []
         self.index = 0
         #: The attachment whose preview is on screen (None while drawing).
@@ -42,7 +43,7 @@ class Attachments(VerticalScroll):
         yield Static(id="attachment-summary")
         yield Static(id="attachment-preview")
 
-    def show(self, flow: object, items: list[AttachmentInfo]) -> None:
+    def show(self, flow: http.HTTPFlow | None, items: list[AttachmentInfo]) -> None:
         self.flow = flow
         self.items = items
         self.index = 0
@@ -82,7 +83,7 @@ class Attachments(VerticalScroll):
         if flow is None:
             return
         try:
-            image, about = load(attachment_bytes(flow, info), info.sniffed)  # type: ignore[arg-type]
+            image, about = load(attachment_bytes(flow, info), info.sniffed)
             picture = halfblocks(image, columns, PREVIEW_ROWS)
             picture.append("\n")
             picture.append(about, style="dim")

@@ -27,7 +27,7 @@ class DecodedTree(Tree[None]):
         self.show_root = False
         self._budget = MAX_NODES
 
-    def process_label(self, label: str | Text) -> Text:  # type: ignore[override]
+    def process_label(self, label: str | Text) -> Text:
         # Never parse markup: a str label is captured text like any other.
         return literal(label) if isinstance(label, str) else label
 

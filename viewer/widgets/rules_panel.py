@@ -28,7 +28,7 @@ class RuleList(RowList):
     COLUMNS = (Column("on", 3), Column("rule", 24), Column("hits", 7, right=True),
                Column("what it does", 0))
     BINDINGS = [
-        Binding("space,enter", "toggle", "On/off"),
+        Binding("space,enter", "switch", "On/off"),
         Binding("r", "reload", "Reload rules"),
         Binding("p", "preset", "Load preset"),
     ]
@@ -56,7 +56,7 @@ class RuleList(RowList):
         return (("●" if rule.enabled else "○", None), cell(rule.name), (f"{rule.hits:,}", None),
                 cell(rule.description, limit=400))
 
-    def action_toggle(self) -> None:
+    def action_switch(self) -> None:
         rule = self.current()
         panel = self.parent
         if rule is not None and isinstance(panel, RulesPanel):
@@ -122,7 +122,7 @@ class RulesPanel(Vertical):
     @work(thread=True, group="rules-action")
     def toggle(self, rule: RuleInfo) -> None:
         assert self.control is not None
-        self._report(lambda: self.control.set_enabled(rule.name, not rule.enabled))  # type: ignore[union-attr]
+        self._report(lambda: self.control.set_enabled(rule.name, not rule.enabled))
 
     @work(thread=True, group="rules-action")
     def reload(self) -> None:
@@ -132,7 +132,7 @@ class RulesPanel(Vertical):
     @work(thread=True, group="rules-action")
     def load_preset(self, name: str) -> None:
         assert self.control is not None
-        self._report(lambda: self.control.load_preset(name))  # type: ignore[union-attr]
+        self._report(lambda: self.control.load_preset(name))
 
     def choose_preset(self) -> None:
         if self.control is None:

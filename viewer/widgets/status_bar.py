@@ -27,7 +27,9 @@ class StatusBar(Static):
         self.jobs = 0
         self.intercept: str | None = None
         self.paused = 0
-        self.loading = ""
+        #: Loading or filtering progress ("" when idle).  (Not ``loading``:
+        #: that is Textual's own switch for a loading indicator.)
+        self.progress = ""
 
     def refresh_text(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -40,8 +42,8 @@ class StatusBar(Static):
         if self.shown != self.total:
             text.append(f", {self.shown:,} shown")
         text.append(f"  ·  {self.jobs:,} jobs")
-        if self.loading:
-            text.append(f"  ·  {self.loading}")
+        if self.progress:
+            text.append(f"  ·  {self.progress}")
         if self.intercept is not None:
             text.append("  ·  intercept: ", style="bold")
             text.append_text(literal(self.intercept or "everything", limit=40))
