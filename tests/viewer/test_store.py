@@ -121,3 +121,37 @@ def test_headless_core_imports_no_textual() -> None:
             "viewer.preview; print(json.dumps(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert [m for m in json.loads(out.stdout) if m.split(".")[0] == "textual"] == []
+
+
+def test_a_stock_capture_is_decoded_and_followed_as_it_loads(tmp_path: Any) -> None:
+    """A capture written by stock mitmproxy has no dspscope metadata: rows
+    and jobs are computed while it loads."""
+    import time
+
+    from mitmproxy import io
+
+    from viewer.inbox import Inbox
+    from viewer.sources import CaptureSource
+
+    path = tmp_path / "stock.mitm"
+    with open(path, "wb") as fh:
+        writer = io.FlowWriter(fh)
+        for flow in sample().flows:
+            flow.metadata.clear()
+            writer.add(flow)
+    inbox, session = Inbox(), Session()
+    source = CaptureSource([path])
+    source.start(inbox)
+    deadline = time.monotonic() + 30
+    while len(session.store) < 25 and time.monotonic() < deadline:
+        for batch in inbox.take().batches:
+            session.add_batch(batch)
+        time.sleep(0.05)
+    source.stop()
+    store = session.store
+    assert [r.operation for r in store.rows[:6]] == [
+        "CreatePostScanJob", "SendImage", "SendImage", "EndPostScanJob",
+        "PostScanJobStatusEvent", "PostScanJobEndStateEvent"]
+    assert store.rows[7].fault == "ServerErrorTemporaryError" and store.rows[7].rules == ()
+    assert len(store.jobs()) == 4
+    assert all(job.outcome == "Completed" for job in store.jobs())
