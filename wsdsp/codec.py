@@ -390,6 +390,8 @@ def _put(out: dict[str, Any], key: str, value: Any, ns: str) -> None:
         existing = out.get(key)
         if isinstance(existing, list):
             existing.append(value)
+        elif key in out:  # a same-named element of another namespace came first
+            out[key] = [existing, value]
         else:
             out[key] = [value]
     elif key in out:

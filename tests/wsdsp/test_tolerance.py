@@ -293,3 +293,19 @@ def test_mustunderstand_and_reference_parameters_are_fine() -> None:
 
     got = decode(edited(message, decorate))
     assert got == message
+
+
+def test_same_name_from_a_vendor_namespace_is_not_lost() -> None:
+    message = build.create_post_scan_job(to=support.SERVER, user=support.USER, psp_id=support.PSP,
+                                         filters=[build.fileshare_filter(r"\\files\scans")])
+
+    def vendor_share_first(root: etree._Element) -> None:
+        shares = next(root.iter("{http://schemas.microsoft.com/windows/2007/10/imaging/postscan/"
+                                "filter/fileshare}FileShares"))
+        extra = etree.Element(f"{{{VENDOR}}}ShareUNC")
+        extra.text = r"\\vendor\mirror"
+        shares.insert(0, extra)
+
+    got = decode(edited(message, vendor_share_first))
+    config = got.body["PostScanInstructions"]["FiltersToProcess"]["Filter"][0]["Instructions"]
+    assert config["FileShareConfig"]["FileShares"]["ShareUNC"] == [r"\\vendor\mirror", r"\\files\scans"]
