@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close help")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 110; max-width: 98%; height: 90%;
+    HelpScreen > VerticalScroll { width: 100; max-width: 96%; height: 90%;
                                   border: thick $primary; background: $surface; padding: 0 1; }
     """
 
@@ -68,9 +68,9 @@ class HelpScreen(ModalScreen[None]):
     def _keys(self) -> Table:
         table = Table(title="Keys", title_justify="left", expand=True, show_edge=False,
                       title_style="bold")
-        table.add_column("where", style="dim", no_wrap=True)
-        table.add_column("key", style="bold", no_wrap=True)
-        table.add_column("does")
+        table.add_column("where", style="dim", no_wrap=True, width=20)
+        table.add_column("key", style="bold", no_wrap=True, width=22)
+        table.add_column("does", ratio=1)
         for where, key, does in EXTRA_KEYS:
             table.add_row(where, key, does)
         for title, bindings in binding_groups():
