@@ -98,7 +98,7 @@ class Proxy:
         def up() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"proxy exited {self.proc.returncode}: {self.stderr}")
-            return "listening on" in self.stderr
+            return "dspscope proxy: listening on" in self.stderr
 
         wait(up, "the proxy listens", timeout)
         return self
