@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from . import checks, names
 from .codec import XML_NS, decode, encode
 from .messages import Fault, Message
 from .names import ANONYMOUS, DSP, PSP, SOAP12, WSA, WSD, WSE, WXF, XOP
 from .values import new_guid, new_message_id, normalize_guid
+
+_CID_SAFE = "@.-_~!$&'()*+,;=:"
 
 # Elements of other protocols that live in a namespace other than their
 # parent's (inherit otherwise).
@@ -186,7 +189,8 @@ def send_image(*, to: str, token: str, document_id: int, format: str, content_id
         {
             "JobToken": token,
             "DocumentDescription": {"DocumentId": document_id, "Format": format},
-            "ImageData": {"Include": {"@href": f"cid:{content_id}"}},
+            # A cid: URL escapes what a URL may not hold; the Content-ID header does not.
+            "ImageData": {"Include": {"@href": "cid:" + quote(content_id, safe=_CID_SAFE)}},
         },
         to=to,
     )
