@@ -236,3 +236,17 @@ async def test_save_an_attachment(tmp_path: Path) -> None:
     flow = app.session.flows[app.session.store.rows[1].id]
     assert target.read_bytes() in flow.request.content
     assert target.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_a_view_that_shrinks_before_the_list_knows_draws_blanks() -> None:
+    app = sample_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        listing = app.screen.query_one(ExchangeList)
+        del app.session.store.view[3:]  # as a row update or a filter can, mid-flush
+        listing.invalidate()
+        await pilot.pause(0.2)
+        assert app.is_running and listing.count == 25
+        listing.sync(changed=True)
+        await pilot.pause(0.1)
+        assert listing.count == 3 and listing.cursor == 2

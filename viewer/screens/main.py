@@ -159,6 +159,7 @@ class MainScreen(Screen[None]):
             self._filter_in_thread(query, upto, self._filter_generation)
         else:
             store.set_view(query, store.filter(query, upto), upto)
+            self.exchanges.sync(changed=True)
             self.post_message(FilterApplied(message.text, len(store.view)))
 
     @work(thread=True, exclusive=True, group="filter")
@@ -172,6 +173,7 @@ class MainScreen(Screen[None]):
             return
         store = self.app.session.store
         store.set_view(query, indices, upto)  # type: ignore[arg-type]
+        self.exchanges.sync(changed=True)
         self.status_bar.progress = ""
         self.post_message(FilterApplied(store.query.text, len(store.view)))
 

@@ -54,6 +54,9 @@ class ExchangeList(RowList):
         """The store's view grew or changed: redraw what is needed."""
         self.set_count(len(self.store.view), changed=changed)
 
+    def has_row(self, position: int) -> bool:
+        return position < len(self.store.view)
+
     def current(self) -> Row | None:
         view = self.store.view
         return self.store.rows[view[self.cursor]] if 0 <= self.cursor < len(view) else None

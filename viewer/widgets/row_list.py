@@ -112,6 +112,11 @@ class RowList(ScrollView, can_focus=True):
         """A style for the whole row (faults, errors, paused)."""
         return None
 
+    def has_row(self, position: int) -> bool:
+        """Whether row ``position`` can be drawn now (the data may have
+        shrunk since the count was last set; the next sync redraws)."""
+        return True
+
     # ------------------------------------------------------------------ data
 
     @property
@@ -213,7 +218,7 @@ class RowList(ScrollView, can_focus=True):
             cells = [(column.title, None) for column in self.COLUMNS]
             return self._strip(cells, width, base + header)
         position = round(self.scroll_offset.y) + y - 1
-        if position >= self._count:
+        if position >= self._count or not self.has_row(position):
             return Strip.blank(width, base)
         selected = position == self.cursor
         key = (position, width, selected, self._generation)
