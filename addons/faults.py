@@ -269,7 +269,13 @@ class Faults:
         base = answer if answer is not None else (flow.response if side == "response" else flow.request)
         if not action.edits or base is None:
             return answer, None
-        content = base.get_content(strict=False) or b""
+        # Bounded: get_content() would turn a 1 MB gzip bomb into 1 GB here.
+        content = decode.body_of(base)
+        if content is None and base.raw_content:
+            raise rules.EditError("its Content-Encoding was not undone (over "
+                                  f"{decode.DECODED_LIMIT >> 20} MB, damaged or unknown), so it "
+                                  "cannot be edited")
+        content = content or b""
         args = (content, base.headers.get("content-type"), action)
         if len(content) > THREAD_THRESHOLD:
             edited = await asyncio.to_thread(rules.edit_body, *args, duplicate_id=firing.duplicate_id)
@@ -350,7 +356,8 @@ def _keep_original(flow: http.HTTPFlow, key: str, message: http.Message | None) 
         return
     original = _meta(flow).setdefault("original", {})
     if key not in original:
-        original[key] = message.get_content(strict=False) or b""
+        body = decode.body_of(message)  # bounded; the encoded bytes when not undone
+        original[key] = (body if body is not None else message.raw_content) or b""
 
 
 def _device(flow: http.HTTPFlow, side: Side) -> str | None:
