@@ -170,7 +170,7 @@ def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
 #: scanned image to disk must not hold up its exchange (the device waits for
 #: the response) nor the other connections.  Smaller records are written at
 #: once, unless a large one is still being written (records stay in order).
-BACKGROUND_BYTES = 1 << 20
+BACKGROUND_BYTES = 256 * 1024
 
 
 class _Writer:
