@@ -9,13 +9,13 @@ Embed it::
 
 Matching and regeneration are ``wsdsp.replay.ServerReplay``'s; this module
 only moves bytes, waits (``timing="recorded"``) and posts events.  TLS
-reuses the simulators' certificate helper.
+reuses the simulators' certificate helper, and listens as the simulated
+server does (``addons.sim.listener``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,16 +26,14 @@ from aiohttp import web
 
 from addons.replay.delivery import EventSender
 from addons.sim import tls
-from addons.sim.server import WILDCARD_HOSTS
-from wsdsp import decode
+from addons.sim.listener import MAX_BODY, Listener, read_message
 from wsdsp.replay import Capture, ServerReplay, Timing
 
 Unmatched = Literal["fault", "404", "forward"]
 Log = Callable[[str], None]
-MAX_BODY = 512 * 1024 * 1024
 
 
-class ReplayServer:
+class ReplayServer(Listener):
     def __init__(
         self,
         capture: Capture,
@@ -58,8 +56,7 @@ class ReplayServer:
             raise ValueError("unmatched='forward' needs the URL to forward to")
         self.capture = capture
         self.replay = ServerReplay(capture, fresh_tokens=fresh_tokens, keys=keys, timing=timing)
-        self.host, self.port = host, port
-        self.tls_on = tls_on
+        super().__init__(host, port, tls_on=tls_on)
         self.cert, self.key, self.config_dir = cert, key, config_dir
         self.unmatched = unmatched
         self.forward = forward.rstrip("/") if forward else None
@@ -68,34 +65,21 @@ class ReplayServer:
         self.events = EventSender(log=self.log)
         self.matched = 0
         self.forwarded = 0
-        self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
 
     @property
-    def scheme(self) -> str:
-        return "https" if self.tls_on else "http"
-
-    @property
     def url(self) -> str:
-        host = socket.gethostname() if self.host in WILDCARD_HOSTS else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"{self.scheme}://{host}:{self.port}"
+        return self.origin
 
     async def start(self) -> None:
         context = self._ssl_context() if self.tls_on else None
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host or None, self.port, ssl_context=context)
         try:
-            await site.start()
+            await self._listen(app, context)
         except OSError as exc:
-            await runner.cleanup()
             raise OSError(exc.errno, f"cannot listen on {self.host or '*'}:{self.port}: "
                           f"{exc.strerror or exc}") from None
-        self._runner = runner
-        self.port = runner.addresses[0][1]
         await self.events.start()
         if self.forward:
             self._client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.forward_ssl))
@@ -104,21 +88,12 @@ class ReplayServer:
         await self.events.drain(timeout)
 
     async def stop(self) -> None:
-        if self._runner is None:
+        if not await self._unlisten():
             return
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
         await self.events.drain(5.0)
         await self.events.close()
         if self._client is not None:
             await self._client.close()
-
-    async def __aenter__(self) -> ReplayServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The given certificate (its key beside it, or in the same PEM), else
@@ -132,12 +107,7 @@ class ReplayServer:
     # ------------------------------------------------------------- requests
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        content_type = request.headers.get("Content-Type")
-        if len(body) > 1 << 20:
-            message = await asyncio.to_thread(decode, body, content_type, hash_attachments=False)
-        else:
-            message = decode(body, content_type, hash_attachments=False)
+        body, message = await read_message(request)
         device = request.remote or "?"
         here = f"{self.scheme}://{request.host}" if request.host else self.url
         self.replay.origins = {o: here for o in self.capture.origins}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -32,21 +31,22 @@ from addons.sim.errors import ProtocolFault, SimError
 from addons.sim.eventing import Subscription, Subscriptions
 from addons.sim.filters import FilterRunner
 from addons.sim.jobs import JobBook, ServerJob
+from addons.sim.listener import MAX_BODY, WILDCARD_HOSTS, Listener, read_message
 from addons.sim.push import EventPusher
 from addons.sim.store import ImageStore
-from wsdsp import Message, RemoteProtocolError, build, decode, encode, names
+from wsdsp import Message, RemoteProtocolError, build, encode, names
 from wsdsp.values import new_guid
 
+# WILDCARD_HOSTS and MAX_BODY moved to addons.sim.listener; still importable from here
+__all__ = ["BASE_PATH", "MAX_BODY", "WILDCARD_HOSTS", "FaultHook", "Log", "ScanServer"]
+
 BASE_PATH = "/ScanServer"
-MAX_BODY = 512 * 1024 * 1024
-_DECODE_IN_THREAD = 1024 * 1024  # bodies larger than this are decoded off the event loop
-WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 FaultHook = Callable[[Message], str | None]
 Log = Callable[[str], None]
 
 
-class ScanServer:
+class ScanServer(Listener):
     """A stateful WS-DSP scan server on ``host:port`` (port 0: any free port).
 
     ``fault_hook(request)`` may return a spec fault subcode to answer a
@@ -67,9 +67,7 @@ class ScanServer:
         processing_delay: float = 0.0,
         log: Log | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.tls_on = tls_on
+        super().__init__(host, port, tls_on=tls_on)
         self.cert, self.key = cert, key
         self.config_dir = config_dir
         self.store = ImageStore(store) if store is not None else None
@@ -83,22 +81,15 @@ class ScanServer:
             self.store, report=self._status, log=self.log, delay=processing_delay
         )
         self.exchanges = 0
-        self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------ lifecycle
 
     @property
-    def scheme(self) -> str:
-        return "https" if self.tls_on else "http"
-
-    @property
     def url(self) -> str:
         """The discovery address a device is configured with."""
-        host = socket.gethostname() if self.host in WILDCARD_HOSTS else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"{self.scheme}://{host}:{self.port}{BASE_PATH}"
+        return f"{self.origin}{BASE_PATH}"
 
     @property
     def endpoint(self) -> str:
@@ -117,25 +108,17 @@ class ScanServer:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(BASE_PATH, self._handle)
         app.router.add_post(BASE_PATH + "/{service}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host or None, self.port, ssl_context=context)
         try:
-            await site.start()
+            await self._listen(app, context)
         except OSError as exc:
-            await runner.cleanup()
             raise SimError(_listen_error(self.host, self.port, exc)) from None
-        self._runner = runner
-        self.port = runner.addresses[0][1]
         await self.pusher.start()
 
     async def stop(self) -> None:
         """Stop listening, let the running filters finish briefly, say goodbye
         to subscribers (SubscriptionEnd), close everything."""
-        if self._runner is None:
+        if not await self._unlisten():
             return
-        runner, self._runner = self._runner, None
-        await runner.cleanup()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
                 await self.idle()
@@ -168,13 +151,6 @@ class ScanServer:
             await asyncio.wait(pending)
         await self.pusher.drain()
 
-    async def __aenter__(self) -> ScanServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     def _ssl_context(self) -> ssl.SSLContext:
         if (self.cert is None) != (self.key is None):
             raise SimError("give both --cert and --key, or neither")
@@ -188,12 +164,7 @@ class ScanServer:
         service = request.match_info.get("service")
         if service is not None and service.lower() != self.service_id:
             raise web.HTTPNotFound(text="no such service\n")
-        body = await request.read()
-        content_type = request.headers.get("Content-Type")
-        if len(body) > _DECODE_IN_THREAD:
-            message = await asyncio.to_thread(decode, body, content_type, hash_attachments=False)
-        else:
-            message = decode(body, content_type, hash_attachments=False)
+        body, message = await read_message(request)
         self.exchanges += 1
         peer = request.remote or "?"
         reply = await self.answer(message, body, peer, base=self._base(request))
