@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 
+from addons.decode import body_of as decoded_body
 from viewer import format as fmt
 from viewer.safe import literal
 from viewer.xmltext import pretty, unified_diff
@@ -32,9 +33,13 @@ def code(text: str, lexer: str, *, dark: bool) -> RenderableType:
 
 
 def body_of(message: http.Message | None) -> bytes:
+    """The body with its Content-Encoding undone, within the proxy's bound
+    (a gzip bomb in a capture must not freeze the viewer and fill memory);
+    the bytes as captured when it is not undone."""
     if message is None:
         return b""
-    return message.get_content(strict=False) or b""
+    body = decoded_body(message)
+    return (body if body is not None else message.raw_content) or b""
 
 
 def xml_view(flow: http.HTTPFlow, *, dark: bool) -> RenderableType:
