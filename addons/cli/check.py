@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 HELP = "check captures for WS-DSP conformance, per job and per finding"
@@ -32,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from addons.cli import UsageError
+    from addons.cli.running import print_json, write_report
     from addons.conformance import Report
     from addons.record import CaptureError, read_capture
 
@@ -50,14 +49,9 @@ def run(args: argparse.Namespace) -> int:
                 unreadable = unreadable or exc.flows_read == 0
     report.finish()
     if args.junit:
-        try:
-            with open(args.junit, "wb") as fh:
-                fh.write(report.junit())
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.junit}: {exc.strerror or exc}") from None
+        write_report(args.junit, report.junit())
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        print_json(report.to_json())
     else:
         for line in report.human():
             print(line)

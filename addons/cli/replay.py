@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -174,6 +172,7 @@ def _unmatched(values: list[str], captures: list[str]) -> tuple[str, str | None]
 
 async def _serve(args: argparse.Namespace, capture: Any) -> int:
     from addons.cli import UsageError
+    from addons.cli.running import until_signal
     from addons.replay.server import ReplayServer
 
     if not 0 <= args.listen_port <= 65535:
@@ -198,10 +197,8 @@ async def _serve(args: argparse.Namespace, capture: Any) -> int:
     print(f"dspscope replay server: listening on {server.url}", flush=True)
     if server.tls_on:
         print(f"certificate {server.cert} (a device must trust it)", flush=True)
-    stop = asyncio.Event()
-    _on_signals(stop.set)
     try:
-        await stop.wait()
+        await until_signal()
     finally:
         await server.stop()
         pending = len(server.replay.pending_events())
@@ -221,6 +218,7 @@ def _say(line: str) -> None:
 
 async def _replay(args: argparse.Namespace, capture: Any) -> int:
     from addons.cli import UsageError
+    from addons.cli.running import on_signals, print_json, write_report
     from addons.replay import report as reporting
     from addons.replay.client import ClientOptions, replay_capture
     from addons.sim import tls
@@ -239,20 +237,16 @@ async def _replay(args: argparse.Namespace, capture: Any) -> int:
     steps = len(capture.exchanges)
     with _progress(steps, enabled=not args.json) as advance:
         task = asyncio.create_task(replay_capture(capture, args.to, options, on_result=advance))
-        _on_signals(task.cancel)
+        on_signals(task.cancel)
         try:
             report = await task
         except asyncio.CancelledError:
             print("dspscope replay client: interrupted", file=sys.stderr)
             return 130
     if args.junit:
-        try:
-            args.junit.write_bytes(reporting.junit(report))
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.junit}: {exc.strerror or exc}") from None
+        write_report(args.junit, reporting.junit(report))
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        print_json(report.to_json())
     else:
         for line in reporting.lines(report, verbose=args.verbose):
             print(line)
@@ -293,12 +287,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
-
-
-def _on_signals(callback: Callable[[], Any]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, callback)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            pass

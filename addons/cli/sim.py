@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 HELP = "run a simulated DSM scan server or scan device (for testing without hardware)"
 DESCRIPTION = """\
@@ -192,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from addons.cli import UsageError
-    from addons.sim.server import WILDCARD_HOSTS, ScanServer
+    from addons.cli.running import until_signal
+    from addons.sim.listener import WILDCARD_HOSTS
+    from addons.sim.server import ScanServer
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
@@ -222,10 +221,8 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"storing images under {args.store}")
     # Last startup line, the one scripts wait for: everything above is printed by then.
     print(f"dspscope sim server: listening on {server.url}", flush=True)
-    stop = asyncio.Event()
-    _on_signals(stop.set)
     try:
-        await stop.wait()
+        await until_signal()
     finally:
         _say("stopping")
         await server.stop()
@@ -243,6 +240,7 @@ def _say(line: str) -> None:
 
 async def _drive(args: argparse.Namespace) -> int:
     from addons.cli import UsageError
+    from addons.cli.running import on_signals
     from addons.sim.device import SimulatedDevice
     from addons.sim.errors import SimError
     from addons.sim.images import supported
@@ -294,9 +292,9 @@ async def _drive(args: argparse.Namespace) -> int:
         interrupted = True
         device.stop()
         task.cancel()
-        _on_signals(None)
+        on_signals(None)
 
-    _on_signals(interrupt)
+    on_signals(interrupt)
     try:
         await task
     except asyncio.CancelledError:
@@ -320,19 +318,6 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError("an image needs at least 100 bytes")
     return value
 
-
-def _on_signals(callback: Callable[[], Any] | None) -> None:
-    """Ctrl-C and SIGTERM end the run cleanly (where the loop supports it);
-    None gives the signals back their default behaviour."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            if callback is None:
-                loop.remove_signal_handler(sig)
-            else:
-                loop.add_signal_handler(sig, callback)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            pass
 
 
 if __name__ == "__main__":  # python -m addons.cli.sim: this command alone, without the others
