@@ -10,7 +10,10 @@ device gets what it subscribed to, and the event lands in the same capture
 and job timeline as the exchanges.
 
 Carrying the real address in the key keeps the proxy stateless: a restarted
-proxy still delivers events for subscriptions made before it restarted.
+proxy still delivers events for subscriptions made before it restarted.  The
+key is signed (HMAC with a secret derived from the proxy's CA key), so the
+listener relays only to addresses the proxy itself put there: otherwise
+anyone who reaches it could have the proxy POST anything to any host.
 
 ``dspscope_events`` says where the server should send events: ``PORT``,
 ``HOST:PORT`` or ``http(s)://HOST:PORT`` (the host defaults to the address
@@ -24,7 +27,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
+import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,15 +45,52 @@ logger = logging.getLogger(__name__)
 PREFIX = "/dspscope/notify/"
 
 
+_MAC_BYTES = 12
+
+
+class _Secret:
+    """What signs sink keys: derived from the file ``source`` (the CA key,
+    so it survives restarts) once it can be read; a random one until then."""
+
+    source: Path | None = None
+    value: bytes | None = None
+    fallback = secrets.token_bytes(32)
+
+
+def use_secret_from(path: Path) -> None:
+    _Secret.source, _Secret.value = path, None
+
+
+def _secret() -> bytes:
+    if _Secret.value is None and _Secret.source is not None:
+        try:
+            _Secret.value = hashlib.sha256(b"dspscope event sinks\0" + _Secret.source.read_bytes()).digest()
+        except OSError:
+            return _Secret.fallback
+    return _Secret.value or _Secret.fallback
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _mac(address: str) -> str:
+    return _b64(hmac.new(_secret(), address.encode("utf-8"), hashlib.sha256).digest()[:_MAC_BYTES])
+
+
 def sink_key(address: str) -> str:
-    return base64.urlsafe_b64encode(address.encode("utf-8")).decode("ascii").rstrip("=")
+    return f"{_b64(address.encode('utf-8'))}.{_mac(address)}"
 
 
 def sink_address(key: str) -> str | None:
-    """The real address a key stands for, or None if it is not one of ours."""
+    """The real address a key stands for, or None if it is not one of ours
+    (not signed by this proxy)."""
+    encoded, dot, mac = key.partition(".")
     try:
-        text = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode("utf-8")
+        text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not dot or not hmac.compare_digest(mac, _mac(text)):
         return None
     return text if is_url(text) and urlsplit(text).hostname else None
 
@@ -99,6 +143,8 @@ class Events:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "confdir" in updated:
+            use_secret_from(Path(ctx.options.confdir).expanduser() / "mitmproxy-ca.pem")
         if "dspscope_events" in updated:
             spec = ctx.options.dspscope_events
             try:
