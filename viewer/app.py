@@ -102,7 +102,7 @@ class DspscopeApp(App[None]):
         changed = False
         store = self.session.store
         for batch in delivery.batches:
-            for flow, row in batch.items:
+            for flow, row, _location in batch.items:
                 if flow.id in store.by_id:
                     changed = True
                 if row.paused:

@@ -22,6 +22,7 @@ from mitmproxy import http
 from addons.record import record_of
 from viewer.controls import Answer, RuleInfo
 from viewer.filters import Query, parse
+from viewer.flowstore import Location, Spool
 from viewer.inbox import Inbox
 from viewer.session import Batch, entry, flags_of
 from viewer.sources import Source
@@ -60,13 +61,30 @@ class Bridge:
 
     name = "dspscope_viewer"
 
-    def __init__(self, inbox: Inbox) -> None:
+    def __init__(self, inbox: Inbox, spool: Spool | None = None) -> None:
         self.inbox = inbox
+        self.spool = spool
         self.query: Query | None = None
         self.paused: dict[str, http.HTTPFlow] = {}
+        self._spool_failed = False
 
-    def _deliver(self, flow: http.HTTPFlow, record: dict[str, Any]) -> None:
-        self.inbox.put_batch(Batch((entry(flow, record),)))
+    def _deliver(self, flow: http.HTTPFlow, record: dict[str, Any],
+                 location: Location | None = None) -> None:
+        self.inbox.put_batch(Batch((entry(flow, record, location=location),)))
+
+    def _store(self, flow: http.HTTPFlow) -> Location | None:
+        """Append the finished flow to the session's spool, so the UI need
+        not keep it in memory."""
+        if self.spool is None:
+            return None
+        try:
+            return self.spool.append(flow)
+        except OSError as exc:
+            if not self._spool_failed:
+                self._spool_failed = True
+                self.inbox.notice(f"cannot spool exchanges to disk ({exc.strerror or exc}); "
+                                  "keeping them in memory", "warning")
+            return None
 
     def request(self, flow: http.HTTPFlow) -> None:
         query = self.query
@@ -93,7 +111,7 @@ class Bridge:
     def _finished(self, flow: http.HTTPFlow) -> None:
         self.paused.pop(flow.id, None)
         try:
-            self._deliver(flow, record_of(flow))
+            self._deliver(flow, record_of(flow), self._store(flow))
         except Exception:  # noqa: BLE001 - the viewer's trouble, not the traffic's
             logger.exception("viewer: cannot show flow %s", flow.id)
 
@@ -153,6 +171,7 @@ class LiveSource(Source):
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self.spool: Spool | None = None
         self.intercept = _Intercept(self)
         self.rules = _Rules(self)
 
@@ -160,6 +179,11 @@ class LiveSource(Source):
 
     def start(self, inbox: Inbox) -> None:
         self.inbox = inbox
+        try:
+            self.spool = Spool()
+        except OSError as exc:
+            inbox.notice(f"no temporary file for the session ({exc.strerror or exc}); "
+                         "exchanges stay in memory", "warning")
         self._thread = threading.Thread(target=self._run, name="dspscope-proxy", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=10)
@@ -173,6 +197,8 @@ class LiveSource(Source):
                 pass
         if self._thread is not None:
             self._thread.join(timeout=STOP_TIMEOUT)
+        if self.spool is not None:
+            self.spool.close()
 
     def _run(self) -> None:
         try:
@@ -197,7 +223,7 @@ class LiveSource(Source):
                 self._failed(str(exc))
                 await self._stop.wait()
                 return
-            self.bridge = Bridge(self.inbox)
+            self.bridge = Bridge(self.inbox, self.spool)
             addons = chain.build()  # its headless printer stays off (below)
             at = next((i for i, a in enumerate(addons) if isinstance(a, Track)), len(addons) - 1)
             addons.insert(at + 1, self.bridge)

@@ -1,8 +1,9 @@
 """The flows behind the store: what the viewer holds, loads and saves.
 
-A Session owns the mitmproxy flows (by id) and the Store of their rows.
-It is headless (mitmproxy, no Textual), so loading, saving, exporting and
-the XML views are tested without an app.
+A Session owns the flows (``viewer.flowstore.Flows``: on disk, the recent
+ones in memory) and the Store of their rows.  It is headless (mitmproxy,
+no Textual), so loading, saving, exporting and the XML views are tested
+without an app.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import http, io
+from mitmproxy import http
 
 from addons.record import record_of
+from viewer.flowstore import Flows, Location
 from viewer.store import Row, Store, row_of
 from wsdsp.codec import parse_envelope
 from wsdsp.jobs import JobTracker
@@ -40,20 +42,24 @@ class Batch:
     """Flows with their rows, ready for the store: built by the thread that
     produced the flows, so the UI thread only files them."""
 
-    items: tuple[tuple[http.HTTPFlow, Row], ...]
+    items: tuple[Entry, ...]
+
+
+Entry = tuple[http.HTTPFlow, Row, Location | None]
 
 
 def entry(flow: http.HTTPFlow, record: dict[str, Any] | None = None,
-          tracker: JobTracker | None = None) -> tuple[http.HTTPFlow, Row]:
-    """A flow and its row (``record`` when already computed)."""
+          tracker: JobTracker | None = None, location: Location | None = None) -> Entry:
+    """A flow, its row (``record`` when already computed) and where it is
+    stored (None: held in memory)."""
     if record is None:
         record = record_of(flow, tracker)
-    return flow, row_of(record, -1, **flags_of(flow))
+    return flow, row_of(record, -1, **flags_of(flow)), location
 
 
 def prepare(flows: Iterable[http.HTTPFlow], tracker: JobTracker | None = None) -> Batch:
-    """Rows of ``flows``; ``tracker`` follows jobs across a capture whose
-    flows carry no dspscope metadata (stock mitmproxy captures)."""
+    """Rows of ``flows`` held in memory; ``tracker`` follows jobs across a
+    capture whose flows carry no dspscope metadata (stock captures)."""
     return Batch(tuple(entry(flow, tracker=tracker) for flow in flows))
 
 
@@ -61,7 +67,7 @@ class Session:
     """Flows by id and the store of their rows."""
 
     def __init__(self) -> None:
-        self.flows: dict[str, http.HTTPFlow] = {}
+        self.flows = Flows()
         self.store = Store(documents=self.documents)
 
     def add(self, flow: http.HTTPFlow) -> Row:
@@ -70,8 +76,8 @@ class Session:
 
     def add_batch(self, batch: Batch) -> list[Row]:
         rows = []
-        for flow, row in batch.items:
-            self.flows[flow.id] = flow
+        for flow, row, location in batch.items:
+            self.flows.put(flow, location)
             rows.append(self.store.add_row(row))
         return rows
 
@@ -94,17 +100,17 @@ class Session:
     # ------------------------------------------------------------ captures
 
     def save(self, path: str | os.PathLike[str], rows: Sequence[Row] | None = None) -> int:
-        """Write the flows of ``rows`` (all by default) as a mitmproxy capture."""
+        """Write the flows of ``rows`` (all by default) as a mitmproxy capture:
+        their records are copied, not parsed again."""
         chosen = rows if rows is not None else self.store.rows
         count = 0
         target = Path(path)
         tmp = target.with_name(target.name + ".part")
         with open(tmp, "wb") as fh:
-            writer = io.FlowWriter(fh)
             for row in chosen:
-                flow = self.flows.get(row.id)
-                if flow is not None and not row.pending:
-                    writer.add(flow)
+                record = None if row.pending else self.flows.record(row.id)
+                if record is not None:
+                    fh.write(record)
                     count += 1
         os.replace(tmp, target)
         return count

@@ -10,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mitmproxy import http
+from mitmproxy.flow import Flow
 
 from viewer.controls import InterceptControl, RulesControl
+from viewer.flowstore import CaptureFile, Location
 from viewer.inbox import Inbox
-from viewer.session import prepare
+from viewer.session import Batch, Entry, entry, prepare
 from wsdsp.jobs import JobTracker
 
 BATCH = 1000
@@ -71,6 +73,7 @@ class CaptureSource(Source):
         self.title = ", ".join(Path(p).name for p in self.paths)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.files: list[CaptureFile] = []
 
     def start(self, inbox: Inbox) -> None:
         self._thread = threading.Thread(target=self._read, args=(inbox,), name="dspscope-open",
@@ -81,39 +84,78 @@ class CaptureSource(Source):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for records in self.files:
+            records.close()
 
     def _read(self, inbox: Inbox) -> None:
-        from addons.record import CaptureError, read_capture
-
         tracker = JobTracker()
         total = 0
         for path in self.paths:
-            name = Path(path).name
-            chunk: list[http.HTTPFlow] = []
-
-            shown = [0.0]
-
-            def progress(done: int, size: int, name: str = name, shown: list[float] = shown) -> None:
-                now = time.monotonic()
-                if now - shown[0] >= PROGRESS_EVERY:
-                    shown[0] = now
-                    inbox.progress(f"loading {name} {100 * done // max(size, 1)}%")
-
-            try:
-                for flow in read_capture(path, progress):
-                    if self._stop.is_set():
-                        return
-                    if isinstance(flow, http.HTTPFlow):
-                        chunk.append(flow)
-                        total += 1
-                    if len(chunk) >= (BATCH if total > FIRST_BATCH else FIRST_BATCH):
-                        inbox.put_batch(prepare(chunk, tracker))
-                        chunk = []
-            except CaptureError as exc:
-                inbox.notice(str(exc), "error" if not exc.flows_read else "warning")
-            except Exception as exc:  # noqa: BLE001 - a broken file must not kill the viewer
-                inbox.notice(f"{path}: cannot read: {exc!r}", "error")
-            if chunk:
-                inbox.put_batch(prepare(chunk, tracker))
+            total += self._read_one(path, inbox, tracker)
+            if self._stop.is_set():
+                return
         inbox.progress("")
         inbox.log("info", f"loaded {total:,} exchanges from {len(self.paths)} file(s)")
+
+    def _read_one(self, path: str, inbox: Inbox, tracker: JobTracker) -> int:
+        """Deliver the flows of one capture, each with its record's place in
+        the file (read back when shown: flows are not all kept in memory)."""
+        from addons.record import CaptureError, read_capture
+
+        records = CaptureFile(path)
+        self.files.append(records)
+        located = not _is_har(path)
+        name = Path(path).name
+        ends: list[int] = [0]
+        shown = [0.0]
+
+        def progress(done: int, size: int) -> None:
+            ends.append(done)
+            now = time.monotonic()
+            if now - shown[0] >= PROGRESS_EVERY:
+                shown[0] = now
+                inbox.progress(f"loading {name} {100 * done // max(size, 1)}%")
+
+        chunk: list[Entry] = []
+        count = 0
+        previous: Flow | None = None
+
+        def place(flow: Flow) -> None:
+            # read_capture reports where a flow's record ended once it has
+            # been handed out: the previous flow is placed when the next comes.
+            start, end = ends[-2], ends[-1]
+            if isinstance(flow, http.HTTPFlow):
+                where = Location(records, start, end - start) if located else None
+                chunk.append(entry(flow, tracker=tracker, location=where))
+
+        try:
+            for flow in read_capture(path, progress):
+                if self._stop.is_set():
+                    return count
+                if previous is not None:
+                    place(previous)
+                previous = flow
+                count += 1
+                if len(chunk) >= (BATCH if count > FIRST_BATCH else FIRST_BATCH):
+                    inbox.put_batch(Batch(tuple(chunk)))
+                    chunk = []
+        except CaptureError as exc:
+            # A torn last record: the flows before it were read whole.
+            inbox.notice(str(exc), "error" if not exc.flows_read else "warning")
+        except Exception as exc:  # noqa: BLE001 - a broken file must not kill the viewer
+            inbox.notice(f"{path}: cannot read: {exc!r}", "error")
+        if previous is not None and len(ends) > count:
+            place(previous)
+        if chunk:
+            inbox.put_batch(Batch(tuple(chunk)))
+        return count
+
+
+def _is_har(path: str) -> bool:
+    """mitmproxy's reader also takes HAR files (JSON): no records to point at."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head.lstrip(b"\xef\xbb\xbf").startswith(b"{")

@@ -233,7 +233,8 @@ async def test_save_an_attachment(tmp_path: Path) -> None:
         await pilot.pause(0.2)
         await answer(pilot, str(target))
         await until(pilot, target.exists, what="attachment saved")
-    flow = app.session.flows[app.session.store.rows[1].id]
+    flow = app.session.flows.get(app.session.store.rows[1].id)
+    assert flow is not None
     assert target.read_bytes() in flow.request.content
     assert target.read_bytes().startswith(b"\x89PNG")
 
