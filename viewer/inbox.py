@@ -85,7 +85,3 @@ class Inbox:
             out.state, self._state = self._state, None
             out.progress, self._progress = self._progress, None
         return out
-
-    def pending(self) -> int:
-        with self._lock:
-            return sum(len(b.items) for b in self._batches)

@@ -70,10 +70,6 @@ class Session:
         self.flows = Flows()
         self.store = Store(documents=self.documents)
 
-    def add(self, flow: http.HTTPFlow) -> Row:
-        batch = prepare([flow])
-        return self.add_batch(batch)[0]
-
     def add_batch(self, batch: Batch) -> list[Row]:
         rows = []
         for flow, row, location in batch.items:

@@ -35,7 +35,6 @@ DETAIL_DELAY = 0.12
 #: back cost ~150 ms more (benchmark figure 4), so only huge sessions and
 #: xpath filters go to the thread.
 THREAD_FILTER_ROWS = 300_000
-VIEWS = ("exchanges", "jobs", "rules", "log")
 
 
 class MainScreen(Screen[None]):
