@@ -27,6 +27,8 @@ FLUSH_EVERY = 0.1
 #: At most this many exchanges are applied per flush, so a huge capture
 #: loads while the UI keeps answering keys.
 FLUSH_LIMIT = 5_000
+#: New rows between two freezes of the heap (see ``flush``).
+FREEZE_EVERY = 2_000
 
 
 class DspscopeApp(App[None]):
@@ -52,6 +54,7 @@ class DspscopeApp(App[None]):
         self.inbox = Inbox()
         self.flush_every = flush_every
         self.paused: set[str] = set()
+        self._unfrozen = 0
         self.intercept_filter: str | None = None
         self.main: MainScreen | None = None
 
@@ -118,9 +121,13 @@ class DspscopeApp(App[None]):
             main.post_message(ProxyState(*delivery.state))
         if delivery.progress is not None:
             main.status_bar.progress = delivery.progress
-        if delivery.batches:
-            # Flows live as long as the session: keep the cyclic collector
-            # from walking all of them again and again (seconds at 100k).
+        self._unfrozen += sum(len(batch.items) for batch in delivery.batches)
+        if self._unfrozen >= FREEZE_EVERY:
+            # Rows live as long as the session: keep the cyclic collector from
+            # walking all of them again and again (seconds at 100k).  Young
+            # garbage is collected first, so little of it is frozen with them.
+            self._unfrozen = 0
+            gc.collect(1)
             gc.freeze()
         if delivery.batches or delivery.progress is not None:
             message = RowsChanged(len(store.rows), len(store.view), changed)
