@@ -102,12 +102,13 @@ def test_a_file_that_refuses_every_write(tmp_path: Path) -> None:
 
 
 class Traffic:
-    """Devices posting as fast as they can until stopped; remembers which
-    exchanges were answered in full."""
+    """Devices posting as fast as they can until stopped; remembers, per
+    device and in order, which exchanges were answered in full."""
 
     def __init__(self, proxy: Proxy, threads: int = 4) -> None:
         self.proxy = proxy
         self.answered: list[str] = []
+        self.per_device: list[list[str]] = [[] for _ in range(threads)]
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
@@ -131,6 +132,7 @@ class Traffic:
             if reply.status == 200 and reply.body == body:
                 with self._lock:
                     self.answered.append(tag)
+                    self.per_device[n].append(tag)
 
     def __enter__(self) -> Traffic:
         for thread in self._threads:
@@ -152,7 +154,7 @@ def test_kill_9_in_the_middle_of_a_busy_capture(tmp_path: Path, after: int) -> N
                 wait(lambda: len(traffic.answered) >= after, f"{after} exchanges")
                 proxy.proc.send_signal(signal.SIGKILL)
                 proxy.proc.wait(30)
-                answered = list(traffic.answered)
+                answered = [list(done) for done in traffic.per_device]
         finally:
             proxy.kill()
     count("kill -9 of a capturing proxy")
@@ -160,10 +162,15 @@ def test_kill_9_in_the_middle_of_a_busy_capture(tmp_path: Path, after: int) -> N
     text = proxy.records_path.read_text()
     records = [json.loads(line) for line in text.splitlines()]  # no torn line anywhere
     count("exchanges read back after kill -9", len(flows))
-    # Every exchange a device saw answered was on disk before the answer left.
-    tags = {f.request.query.get("tag") for f in flows}
-    assert set(answered) <= tags
-    assert set(answered) <= {r["url"].rpartition("=")[2] for r in records}
     # What was read is whole: a request and the answer the device got.
     assert all(f.response is not None and f.response.status_code == 200 for f in flows)
-    assert torn is None or len(flows) >= len(answered)
+    # Large records are written beside the event loop, so the last answers
+    # may not be on disk yet; but what is lost is a tail, never a hole:
+    # each device's exchanges on disk are the first of those it saw answered.
+    for tags in ({f.request.query.get("tag") for f in flows},
+                 {r["url"].rpartition("=")[2] for r in records}):
+        for done in answered:
+            kept = [tag for tag in done if tag in tags]
+            assert kept == done[: len(kept)], (done, kept)
+        assert sum(len(done) for done in answered) - len(tags) <= 32, "more than the last few lost"
+    assert torn is None or flows
