@@ -166,6 +166,7 @@ def hostile(text: str) -> Scenario:
         meta = flow.metadata["dspscope"]
         meta["operation"] = text
         meta["device"] = text
+        meta["job_token"] = text
         meta["findings"] = [{"severity": "error", "code": text, "text": s, "ref": text}
                             for s in HOSTILE]
         meta["rules"] = [{"name": text, "action": text, "side": "request"}]

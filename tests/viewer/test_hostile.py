@@ -33,6 +33,8 @@ async def test_every_view_shows_hostile_text_literally() -> None:
     app = DspscopeApp(FlowsSource(flows, title=text))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(app.session.store) == len(flows), what="rows")
+        app.inbox.log("warning", text)  # a log line quoting captured data
+        app.inbox.notice(text, "error")  # and a toast
         await pilot.pause(0.3)
         assert_clean(pilot)
         # Create (XML), SendImage (MTOM, attachment), the event whose body is not XML.
