@@ -216,7 +216,9 @@ def _walk_prolog(doc: Any, item: re.Pattern[Any], space: re.Pattern[Any], pos: i
 
 def _parse(xml: bytes, media: str, *, keep_blank: bool = True) -> tuple[Any, list[Finding]]:
     if len(xml) > MAX_XML_BYTES:
-        if _after_prolog(xml[:4096]) is None:
+        # Only the head is walked; a prolog may end in more white space than
+        # that, and XML behind it is too large, not "not XML".
+        if _after_prolog(xml[:4096]) is None and not _element_after_space(xml):
             return _not_xml(media)
         return None, [
             Finding("error", "xml.too-large",
@@ -242,6 +244,11 @@ def _parse(xml: bytes, media: str, *, keep_blank: bool = True) -> tuple[Any, lis
         if info.internalDTD is not None or info.externalDTD is not None:
             return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
     return root, problems
+
+
+def _element_after_space(xml: bytes) -> bool:
+    end = _SPACE.match(xml, xml.rfind(b"?>", 0, 4096) + 2 if xml[:5] == b"<?xml" else 0)
+    return end is not None and xml[end.end() : end.end() + 1] == b"<"
 
 
 def _not_xml(media: str) -> tuple[Any, list[Finding]]:

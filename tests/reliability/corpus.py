@@ -151,12 +151,14 @@ def hostile(listener_port: int) -> list[Hostile]:
 
     # Sizes and shapes the parser must refuse or survive.
     add("deep-nesting", in_slot(b"<a>" * 100_000 + b"</a>" * 100_000), expect=("xml.malformed",))
-    add("wide-attributes", in_slot(b"<a " + b" ".join(b'a%d="1"' % i for i in range(5_000)) + b"/>"))
+    add("wide-attributes", in_slot(b"<a " + b" ".join(b'a%d="1"' % i for i in range(50_000)) + b"/>"))
     add("many-namespaces", in_slot(b"<a " + b" ".join(b'xmlns:n%d="urn:%d"' % (i, i)
                                                         for i in range(20_000)) + b"/>"))
     add("huge-text", in_slot(b"x" * (17 * 1024 * 1024)), expect=("xml.too-large",))
     add("whitespace", b" " * WHITESPACE_BYTES, expect=("xml.not-xml",), protocol="not-soap")
     add("whitespace-untyped", b"\n" * WHITESPACE_BYTES, None, protocol="not-soap")
+    add("envelope-after-whitespace", _DECL + b" " * WHITESPACE_BYTES + _ENVELOPE, "text/xml",
+        expect=("xml.too-large",))
 
     # Broken character encodings.
     add("invalid-utf8", in_slot(b"\xff\xfe\xc0\x80\xed\xa0\x80"), expect=("xml.malformed",))
