@@ -36,6 +36,7 @@ from tests.reliability.support import (
     post,
     raw_exchange,
     request_bytes,
+    wait,
 )
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,16 @@ class Rig:
         return f"h{next(self._tags)}"
 
     def record(self, tag: str) -> dict[str, Any]:
-        found = [r for r in self.proxy.records() if r["url"].endswith(f"tag={tag}")]
+        """The exchange's JSONL record; large records (and those queued
+        behind them) are written beside the event loop, so it may come
+        just after the answer."""
+        found: list[dict[str, Any]] = []
+
+        def written() -> bool:
+            found[:] = [r for r in self.proxy.records() if r["url"].endswith(f"tag={tag}")]
+            return bool(found)
+
+        wait(written, f"the record of {tag}")
         assert len(found) == 1, (tag, found)
         return found[0]
 

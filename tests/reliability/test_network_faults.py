@@ -92,8 +92,12 @@ def test_upstream_resets_or_closes_without_answering(shared: tuple[Proxy, Upstre
         count(f"upstream {how}s instead of answering")
     assert proxy.alive
     _ok(proxy, upstream, f"after-{how}")
-    records = [r for r in proxy.records() if f"={how}" in r["url"]]
-    assert len(records) == 10 and all(r["status"] is None and r["error"] for r in records)
+
+    def records() -> list[dict]:
+        return [r for r in proxy.records() if f"={how}" in r["url"]]
+
+    wait(lambda: len(records()) == 10, f"the records of the {how}s")
+    assert all(r["status"] is None and r["error"] for r in records())
 
 
 def test_slowloris_clients_do_not_starve_the_others(shared: tuple[Proxy, Upstream]) -> None:

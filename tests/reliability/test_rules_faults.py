@@ -76,10 +76,10 @@ def test_rules_failing_on_hostile_traffic_leave_it_alone(tmp_path: Path) -> None
                 assert [r.body for r in upstream.by_tag(tag)] == [entry.body], entry.name
                 count("hostile bodies through failing rules")
             grown = rss_bytes(proxy.proc.pid) - before
-            records = proxy.records()
             assert proxy.stop() == 0
         finally:
             proxy.kill()
+    records = proxy.records()
     # The rule on every response failed every time, and said so.
     assert proxy.stderr.count("rule 'removes-the-root' failed") == len(chosen)
     assert "Traceback" not in proxy.stderr
