@@ -16,6 +16,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from addons.decode import body_of
 from addons.record import record_of
 from viewer.flowstore import Flows, Location
 from viewer.store import Row, Store, row_of
@@ -88,8 +89,10 @@ class Session:
         for message in (flow.request, flow.response):
             if message is None or not message.raw_content:
                 continue
-            root = parse_envelope(message.get_content(strict=False) or b"",
-                             message.headers.get("content-type"))
+            body = body_of(message)  # encoding undone within the proxy's bound
+            if not body:
+                continue
+            root = parse_envelope(body, message.headers.get("content-type"))
             if root is not None:
                 yield root
 

@@ -155,3 +155,12 @@ def test_a_stock_capture_is_decoded_and_followed_as_it_loads(tmp_path: Any) -> N
     assert store.rows[7].fault == "ServerErrorTemporaryError" and store.rows[7].rules == ()
     assert len(store.jobs()) == 4
     assert all(job.outcome == "Completed" for job in store.jobs())
+
+
+def test_xpath_filters_read_the_flows_bodies() -> None:
+    store = loaded().store
+    store.apply('xpath:"//dsp:DocumentId[. = 2]"')
+    assert [(r.operation, r.short_job) for r in (store.rows[i] for i in store.view)] == [
+        ("SendImage", job.short_token) for job in store.jobs()]
+    store.apply("xpath://soap:Fault op:send")
+    assert [store.rows[i].fault for i in store.view] == ["ServerErrorTemporaryError"]

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from viewer.controls import Answer, InterceptControl
+from viewer.detail_text import body_of
 from viewer.safe import literal, printable
 from viewer.store import Row
 from viewer.xmltext import indented, xml_span
@@ -65,7 +66,7 @@ class InterceptScreen(Screen[None]):
         self.row = row
         self.flow = flow
         self.control = control
-        body = flow.request.get_content(strict=False) or b""
+        body = body_of(flow.request)
         self.body = body
         self.content_type = flow.request.headers.get("content-type")
         # Indented for editing; forwarded unchanged, the original bytes go.
