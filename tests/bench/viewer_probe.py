@@ -105,10 +105,16 @@ async def open_capture(path: str, filters: list[str], timeout: float) -> dict[st
     return out
 
 
+def _pending(app: Any) -> int:
+    """Exchanges delivered to the inbox that the UI has not applied yet."""
+    batches = getattr(app.inbox, "_batches", ())  # the viewer has no public count
+    return sum(len(batch.items) for batch in list(batches))
+
+
 def _loaded(app: Any) -> bool:
     source = app.source
     thread = getattr(source, "_thread", None)
-    return (thread is not None and not thread.is_alive() and app.inbox.pending() == 0
+    return (thread is not None and not thread.is_alive() and _pending(app) == 0
             and not app.main.status_bar.loading)
 
 
@@ -175,7 +181,7 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
                 misses += 1
             await asyncio.sleep(max(0.0, every - (time.perf_counter() - start)))
         fed = time.monotonic()
-        await _until(lambda: app.inbox.pending() == 0 and len(app.session.store) >= feed.sent,
+        await _until(lambda: _pending(app) == 0 and len(app.session.store) >= feed.sent,
                      60, step=0.01)
         caught_up = time.monotonic()
         out = {"sent": feed.sent, "rows": len(app.session.store), "seconds": fed - began,
