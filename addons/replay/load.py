@@ -16,7 +16,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from addons.decode import METADATA_KEY, device_of
+from addons.decode import METADATA_KEY, body_of, device_of
 from addons.record import CaptureError, read_capture
 from wsdsp.replay import Capture, Recorded, recorded
 
@@ -50,7 +50,9 @@ def recorded_of(flow: http.HTTPFlow, index: int) -> Recorded:
 
 
 def _body(message: http.Message) -> bytes:
-    content = message.get_content(strict=False)
+    # Within the proxy's bound: a compression bomb in a capture must not
+    # inflate whole (mitmproxy's own get_content has no limit).
+    content = body_of(message)
     return content if content is not None else b""
 
 

@@ -169,4 +169,7 @@ async def test_a_compression_bomb_in_a_capture_does_not_fill_the_viewers_memory(
                 await pilot.pause(0.2)
             grown = rss_bytes(os.getpid()) - before
             assert app.is_running
-    assert grown < 64 << 20, grown >> 20
+    # Inflating the bomb whole would take 128 MB; the viewer undoes the
+    # encoding only within the proxy's 64 MB bound, plus what the interpreter
+    # keeps around it (64.3 MB was seen on Python 3.12).
+    assert grown < 100 << 20, grown >> 20
