@@ -15,6 +15,7 @@ capture takes seconds instead of minutes.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -177,6 +178,10 @@ def write(path: Path, count: int) -> Path:
     with open(path, "wb") as fh:
         for chunk in exchanges(count):
             fh.write(chunk)
+        # On disk before anyone is timed opening it: write-back of 600 MB
+        # must not run beside the measurement.
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 
