@@ -27,7 +27,7 @@ from typing import Any
 
 from lxml import etree
 
-from . import checks, mtom, names
+from . import checks, mtom, names, shapes
 from .errors import LocalProtocolError
 from .messages import Attachment, Fault, Finding, Kind, Message, Protocol
 from .names import DSP, SOAP11, SOAP12, WSA, WSA10, XOP
@@ -148,21 +148,21 @@ def _decode(
             parts = None  # labelled multipart, sent as plain XML: read it as that
         else:
             return Message(protocol="not-soap", findings=tuple(findings))
-    root, early = _parse(xml, media, keep_blank=False)
-    findings.extend(early)
-    if root is None:
-        protocol: Protocol = "soap" if _looks_like_envelope(xml) else "not-soap"
-        return Message(protocol=protocol, findings=tuple(findings))
-    ns, local = _split(root.tag) if isinstance(root.tag, str) else ("", "")
-    if local != "Envelope" or ns not in (SOAP12, SOAP11):
-        return Message(protocol="not-soap", findings=tuple(findings))
-    soap_version = "1.2" if ns == SOAP12 else "1.1"
-    if soap_version == "1.1":
-        findings.append(
-            Finding("warning", "soap.version-1.1", "SOAP 1.1 envelope; WS-DSP uses SOAP 1.2",
-                    names.SPEC_REF + "#namespaces")
-        )
-    return _decode_envelope(root, ns, soap_version, findings, parts, body, request, hash_attachments)
+    walked = shapes.walked(xml) if shapes.ENABLED else None
+    if walked is None:
+        root, early = _parse(xml, media, keep_blank=False)
+        findings.extend(early)
+        if root is None:
+            protocol: Protocol = "soap" if _looks_like_envelope(xml) else "not-soap"
+            return Message(protocol=protocol, findings=tuple(findings))
+        ns, local = _split(root.tag) if isinstance(root.tag, str) else ("", "")
+        if local != "Envelope" or ns not in (SOAP12, SOAP11):
+            return Message(protocol="not-soap", findings=tuple(findings))
+        walked = _walk_envelope(root, ns, "1.2" if ns == SOAP12 else "1.1",
+                                xml.count(b"=") >= _MANY_ATTRIBUTES)
+        if not early and shapes.ENABLED:
+            shapes.learn(xml, root, walked)
+    return _finish(walked, findings, parts, body, request, hash_attachments)
 
 
 _DTD_REFUSED = (
@@ -284,19 +284,33 @@ def _looks_like_envelope(xml: bytes) -> bool:
     return any(xml.find(name, 0, MAX_XML_BYTES) >= 0 for name in _ENVELOPE_NAMES)
 
 
-def _decode_envelope(
-    root: Any,
-    soap_ns: str,
-    soap_version: str,
-    findings: list[Finding],
-    parts: mtom.Multipart | None,
-    raw: bytes,
-    request: Message | None,
-    hash_attachments: bool,
-) -> Message:
-    root_part = parts.root if parts is not None else None
-    xml = raw[root_part.start : root_part.end] if root_part is not None else raw
-    walk = _Walk(many_attributes=xml.count(b"=") >= _MANY_ATTRIBUTES)
+@dataclass(slots=True)
+class _Walked:
+    """What the walk over one envelope found: everything decode needs from
+    the XML, before classification, attachments and checks.  The shape cache
+    (wsdsp.shapes) builds the same from a message of a shape seen before."""
+
+    soap_ns: str
+    soap_version: str
+    early: list[Finding]  # SOAP 1.1, duplicate and 2005/08 addressing headers
+    addr: dict[str, str]
+    addressing: str | None
+    headers: dict[str, Any]
+    fields: dict[str, Any]
+    body_name: str | None
+    body_ns: str
+    fault: Fault | None
+    walk: _Walk
+
+
+def _walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: bool) -> _Walked:
+    early: list[Finding] = []
+    if soap_version == "1.1":
+        early.append(
+            Finding("warning", "soap.version-1.1", "SOAP 1.1 envelope; WS-DSP uses SOAP 1.2",
+                    names.SPEC_REF + "#namespaces")
+        )
+    walk = _Walk(many_attributes=many_attributes)
     addr: dict[str, str] = {}
     addressing: str | None = None
     headers: dict[str, Any] = {}
@@ -317,7 +331,7 @@ def _decode_envelope(
                 if bns in (WSA, WSA10) and blocal in names.ADDRESSING_HEADERS:
                     addressing = addressing or ("2004/08" if bns == WSA else "2005/08")
                     if blocal in addr:  # the first one counts, as for a receiver
-                        findings.append(
+                        early.append(
                             Finding("error", "wsa.duplicate-header",
                                     f"more than one wsa:{blocal} header; the first one is used",
                                     names.SPEC_REF + "#addressing-rules-that-a-checker-can-verify")
@@ -340,7 +354,7 @@ def _decode_envelope(
                     body_el, body_tag = el, tag
                     break
     if addressing == "2005/08":
-        findings.append(
+        early.append(
             Finding("warning", "wsa.version-2005-08",
                     "WS-Addressing 1.0 (2005/08) namespace; WS-DSP uses the 2004/08 namespace",
                     names.SPEC_REF + "#namespaces")
@@ -358,8 +372,25 @@ def _decode_envelope(
         fields[body_name] = decoded if decoded != "" else {}
         if body_name == "Fault" and body_ns == soap_ns:
             fault = _fault(body_el, soap_ns)
+    return _Walked(soap_ns, soap_version, early, addr, addressing, headers, fields, body_name,
+                   body_ns, fault, walk)
+
+
+def _finish(
+    walked: _Walked,
+    findings: list[Finding],
+    parts: mtom.Multipart | None,
+    raw: bytes,
+    request: Message | None,
+    hash_attachments: bool,
+) -> Message:
+    """The Message from a walked envelope: classified, attachments read,
+    checked.  ``findings`` are those found before the walk (MTOM, parsing)."""
+    findings.extend(walked.early)
+    walk, addr = walked.walk, walked.addr
     action = addr.get("Action") or None
-    protocol, kind, operation, expected_body = _classify(action, body_name, body_ns, fault, request)
+    protocol, kind, operation, expected_body = _classify(
+        action, walked.body_name, walked.body_ns, walked.fault, request)
     attachments = _attachments(parts, raw, walk, findings, hash_attachments)
     job_token = normalize_guid(walk.job_token) if walk.job_token else None
     message = Message(
@@ -372,17 +403,18 @@ def _decode_envelope(
         to=addr.get("To") or None,
         reply_to=addr.get("ReplyTo") or None,
         job_token=job_token,
-        soap_version=soap_version,
-        addressing=addressing,
-        fields=fields,
-        headers=headers,
+        soap_version=walked.soap_version,
+        addressing=walked.addressing,
+        fields=walked.fields,
+        headers=walked.headers,
         namespaces=walk.namespaces,
-        fault=fault,
+        fault=walked.fault,
         attachments=attachments,
         extensions=tuple(walk.extensions),
         findings=tuple(findings) + tuple(walk.findings),
     )
-    return message.with_findings(tuple(checks.check(message, expected_body, body_ns, walk.leaves)))
+    return message.with_findings(
+        tuple(checks.check(message, expected_body, walked.body_ns, walk.leaves)))
 
 
 def _epr_address(el: Any) -> str:
