@@ -224,14 +224,26 @@ async def message_async(flow: http.HTTPFlow, side: Side) -> Message:
     return _store(state, flow, side, result)
 
 
-def keep_decoded(flow: http.HTTPFlow, side: Side, message: Message) -> bool:
+def keep_decoded(flow: http.HTTPFlow, side: Side, message: Message,
+                 moved: tuple[int, int] | None = None) -> bool:
     """An addon replaced a body and knows what the new body decodes to (an
     address rewritten in the XML): store ``message`` as its decode, with its
     attachments' spans found again in the new body, instead of decoding it
-    once more.  False (nothing stored) if the parts do not line up."""
+    once more.  ``moved`` = (end of the changed bytes in the old body, by how
+    much what followed them moved) saves searching the new body for the
+    parts.  False (nothing stored) if the parts do not line up."""
     msg = flow.request if side == "request" else flow.response
     if msg is None or msg.raw_content is None:
         return False
+    if message.attachments and moved is not None:
+        end, delta = moved
+        spans = [a.span for a in message.attachments]
+        if all(stop <= end or start >= end for start, stop in spans):
+            message = replace(message, attachments=tuple(
+                replace(a, span=(a.span[0] + delta, a.span[1] + delta)) if a.span[0] >= end else a
+                for a in message.attachments))
+            _store(decoded(flow), flow, side, message)
+            return True
     if message.attachments:
         body = body_of(msg)
         content_type = msg.headers.get("content-type")

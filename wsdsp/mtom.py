@@ -94,8 +94,21 @@ def href_matches(href: str, content_id: str) -> bool:
 
 def split(body: bytes, content_type: str) -> Multipart:
     """Split a multipart/related body into parts; problems become findings."""
+    return _split(body, content_type, until_root=False)
+
+
+def root_part(body: bytes, content_type: str) -> Part | None:
+    """The root (XML) part of a multipart/related body as ``split`` finds it,
+    without scanning the parts after it: a megabyte image that follows the
+    envelope is not searched for its closing boundary."""
+    return _split(body, content_type, until_root=True).root
+
+
+def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:
     result = Multipart()
     _, params = content_type_params(content_type)
+    start = params.get("start")
+    wanted = header_cid(start) if start else None
     boundary = params.get("boundary")
     if not boundary:
         result.findings.append(
@@ -139,7 +152,11 @@ def split(body: bytes, content_type: str) -> Multipart:
             end -= 1
             if end > body_start and body[end - 1 : end] == b"\r":
                 end -= 1
-        result.parts.append(Part(headers, body_start, end))
+        part = Part(headers, body_start, end)
+        result.parts.append(part)
+        if until_root and (wanted is None or part.content_id == wanted):
+            result.root = part
+            return result
         pos = nxt
     else:
         result.findings.append(
@@ -149,9 +166,7 @@ def split(body: bytes, content_type: str) -> Multipart:
         result.findings.append(
             Finding("warning", "mtom.unterminated", "multipart body has no closing boundary")
         )
-    start = params.get("start")
-    if start:
-        wanted = header_cid(start)
+    if wanted is not None:
         result.root = next((p for p in result.parts if p.content_id == wanted), None)
         if result.root is None:
             result.findings.append(

@@ -286,3 +286,21 @@ def test_include_with_a_comment_inside_is_counted_once() -> None:
     got = decode(body, ct)
     assert [f.code for f in got.findings] == ["mtom.attachment-missing"]
     assert got.body["ImageData"]["Include"] == {"@href": "cid:gone@x"}
+
+
+@pytest.mark.parametrize("start", ["<root@dspscope>", None, "<nowhere@x>"])
+@pytest.mark.parametrize("close", [True, False])
+def test_root_part_alone_is_the_root_split_finds(start: str | None, close: bool) -> None:
+    from wsdsp import mtom
+
+    body, ct = package(xml_of(send_image("png")), [("a@x", support.image("png")), ("b@x", b"zz")],
+                       start=start, close=close)
+    assert mtom.root_part(body, ct) == mtom.split(body, ct).root
+
+
+def test_root_part_does_not_read_past_the_root() -> None:
+    from wsdsp import mtom
+
+    body, ct = package(xml_of(send_image("png")), [("a@x", support.image("png"))], close=False)
+    cut = body[: body.index(b"Content-ID: <a@x>")]  # the image part never arrives
+    assert mtom.root_part(cut, ct) == mtom.split(body, ct).root
