@@ -54,6 +54,8 @@ MAX_SHAPES_PER_KEY = 8
 #: A shape is learned on the second message that starts like it.
 _LEARN_AFTER = 2
 _KEY_PART = 512
+#: Misses, with every place for shapes of a key taken, before the key is given up.
+_GIVE_UP_AFTER = 64
 
 #: Character data that cannot change the tree (see the module docstring).
 _TEXT = r"([^<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"
@@ -63,6 +65,10 @@ _NOT_TEXT = re.compile(r"[<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|]]>")
 _lock = threading.Lock()
 _shapes: dict[str, list[_Shape]] = {}
 _seen: dict[str, int] = {}
+#: Keys whose messages do not repeat a shape (an attribute value new in
+#: every message, say): not matched, not learned any more.
+_UNSTEADY: list[_Shape] = []
+_misses: dict[str, int] = {}
 
 
 class _Miss(Exception):
@@ -80,6 +86,7 @@ def clear() -> None:
     with _lock:
         _shapes.clear()
         _seen.clear()
+        _misses.clear()
 
 
 def _text(xml: bytes) -> str | None:
@@ -121,6 +128,8 @@ def walked(xml: bytes) -> _Walked | None:
         return None
     key = _key(text)
     shapes = _shapes.get(key)
+    if shapes is _UNSTEADY:
+        return None
     if not shapes:
         _saw(key)
         return None
@@ -133,6 +142,10 @@ def walked(xml: bytes) -> _Walked | None:
                 return shape.build(found.groups())
             except _Miss:
                 return None
+    if len(shapes) >= MAX_SHAPES_PER_KEY:
+        missed = _misses[key] = _misses.get(key, 0) + 1
+        if missed >= _GIVE_UP_AFTER:
+            _shapes[key] = _UNSTEADY  # every try is a full match attempt per shape, wasted
     _saw(key)
     return None
 
@@ -148,7 +161,7 @@ def learn(xml: bytes, root: Any, result: _Walked) -> None:
         return
     with _lock:
         shapes = _shapes.get(key, [])
-        if len(shapes) >= MAX_SHAPES_PER_KEY or (not shapes and len(_shapes) >= MAX_KEYS):
+        if shapes is _UNSTEADY or len(shapes) >= MAX_SHAPES_PER_KEY or (not shapes and len(_shapes) >= MAX_KEYS):
             return
     try:
         shape = _compile(text, root, result)

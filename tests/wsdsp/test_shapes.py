@@ -186,3 +186,19 @@ def test_junk_does_not_grow_the_cache_without_bound() -> None:
         decode(f"<x{i}>".encode())
     assert len(shapes._seen) <= 4 * shapes.MAX_KEYS
     assert all(len(key) <= 2 * shapes._KEY_PART + 1 for key in shapes._seen)
+
+
+def test_messages_that_never_repeat_a_shape_are_given_up() -> None:
+    """An xop:Include href naming a new part id in every upload makes every
+    SendImage a new shape: once the places are full and misses go on, the
+    key is not tried any more, and the messages still decode the same."""
+    built = support.built_messages()["send-image"][0]
+    first = None
+    for i in range(shapes.MAX_SHAPES_PER_KEY * 3 + shapes._GIVE_UP_AFTER):
+        content = encode(built).content.replace(b"cid:", f"cid:n{i}.".encode())
+        if first is None:
+            first = content
+        got = decode(content)
+        assert everything(got) == everything(parsed(content))
+    assert shapes._UNSTEADY in shapes._shapes.values()
+    assert first is not None and shapes.walked(first) is None
