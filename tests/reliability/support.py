@@ -135,8 +135,11 @@ class Proxy:
             self.proc.wait()
 
     def records(self) -> list[dict[str, Any]]:
-        """Every JSONL record; fails on any line that is not JSON."""
-        return [json.loads(line) for line in self.records_path.read_text().splitlines()]
+        """Every JSONL record written so far; fails on any line that is not
+        JSON.  A last line without its newline is a record still being
+        written (large ones are written by a worker thread) and is left out."""
+        text = self.records_path.read_text()
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
 
     def flows(self) -> list[Any]:
         with open(self.capture, "rb") as fh:

@@ -25,6 +25,9 @@ FAULT_ROW = 7  # the SendImage a busy-server rule answered
 async def ready(pilot: Pilot[None], rows: int = 25) -> None:
     app: Any = pilot.app
     await until(pilot, lambda: len(app.session.store) == rows, what="rows")
+    # The list takes rows from its inbox every 100 ms: all must be shown
+    # before a test moves the cursor, or a late batch moves it on.
+    await until(pilot, lambda: app.main.exchanges.count == rows, what="rows shown")
     await pilot.pause(0.3)
 
 
@@ -34,6 +37,7 @@ def at_row(position: int, tab: str = "decoded") -> Any:
         app: Any = pilot.app
         app.main.exchanges.cursor = position
         app.main.detail.query_one("#detail-tabs").active = tab
+        await until(pilot, lambda: app.main.exchanges.cursor == position, what="the cursor")
         await pilot.pause(0.5)
 
     return run
