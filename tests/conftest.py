@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT.parent / "shared" / "spec"
+DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def spec_dir() -> Path:
-    if not (SPEC / "dsm-docs").is_dir():
-        pytest.skip("../shared/spec is not beside the checkout")
-    return SPEC
+    """The published example pages, copied into the repository (see
+    tests/data/README.md for their source and licence)."""
+    return DATA

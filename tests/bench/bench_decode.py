@@ -36,11 +36,11 @@ from pathlib import Path
 
 from lxml import etree
 
-import wsdsp
-from wsdsp import AttachmentData, build, encode, mtom, shapes
+from dspscope import wsdsp
+from dspscope.wsdsp import AttachmentData, build, encode, mtom, shapes
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_DOCS = ROOT.parent / "shared" / "spec" / "dsm-docs"
+SPEC_DOCS = ROOT / "tests" / "data" / "dsm-docs"
 TARGET = 0.5
 
 
@@ -84,9 +84,8 @@ def _example(name: str) -> bytes | None:
 def corpus() -> list[Case]:
     """The messages measured, the typical CreatePostScanJobRequest first.
 
-    Spec examples where the DSM documentation is beside the checkout (as
-    published: pretty-printed), built messages otherwise and for the kinds
-    the documentation has no example of."""
+    The published spec examples copied into tests/data (pretty-printed, as
+    published), and built messages for the kinds they have no example of."""
     to = "https://scan.example:5362/ScanServer/4d15d73c-bbcd-4cba-beae-07e1f8ea9475"
     token = "264a19bf-3604-4603-b59d-b47e0f669a1e"
     create = build.create_post_scan_job(
