@@ -26,8 +26,8 @@ from xml.sax.saxutils import escape
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from addons import decode
-from wsdsp.mtom import content_type_params, root_part
+from dspscope.addons import decode
+from dspscope.wsdsp.mtom import content_type_params, root_part
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.io import tnetstring
 from mitmproxy.utils import human
 
-from addons.record import json_line, record_of
+from dspscope.addons.record import json_line, record_of
 
 logger = logging.getLogger(__name__)
 

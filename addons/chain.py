@@ -16,15 +16,15 @@ import importlib
 import importlib.util
 from typing import IO
 
-from addons.abandoned import Abandoned
-from addons.addresses import Addresses
-from addons.capture import JsonlCapture, SaveCapture
-from addons.contentview import ContentView
-from addons.decode import Decode, Track
-from addons.events import Events
-from addons.headless import Headless
+from dspscope.addons.abandoned import Abandoned
+from dspscope.addons.addresses import Addresses
+from dspscope.addons.capture import JsonlCapture, SaveCapture
+from dspscope.addons.contentview import ContentView
+from dspscope.addons.decode import Decode, Track
+from dspscope.addons.events import Events
+from dspscope.addons.headless import Headless
 
-RULES_MODULE = "addons.faults"
+RULES_MODULE = "dspscope.addons.faults"
 RULES_CLASS = "Faults"
 RULES_OPTION = "dspscope_rules"
 

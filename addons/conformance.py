@@ -19,9 +19,9 @@ from xml.etree import ElementTree as ET
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from addons.decode import analyze, message
-from wsdsp.jobs import JobTracker
-from wsdsp.messages import SEVERITY_ORDER
+from dspscope.addons.decode import analyze, message
+from dspscope.wsdsp.jobs import JobTracker
+from dspscope.wsdsp.messages import SEVERITY_ORDER
 
 MAX_EXAMPLES = 50
 EVICT_EVERY = 1000

@@ -13,8 +13,8 @@ from typing import Any
 
 from mitmproxy import contentviews, http
 
-from addons.decode import METADATA_KEY
-from wsdsp import decode
+from dspscope.addons.decode import METADATA_KEY
+from dspscope.wsdsp import decode
 
 NAME = "WS-DSP"
 Line = tuple[str, str]

@@ -39,9 +39,9 @@ from typing import Any, Literal
 
 from mitmproxy import ctx, http
 
-from wsdsp import Finding, Message, decode
-from wsdsp.jobs import JobTracker, Observation
-from wsdsp.mtom import content_type_params, split
+from dspscope.wsdsp import Finding, Message, decode
+from dspscope.wsdsp.jobs import JobTracker, Observation
+from dspscope.wsdsp.mtom import content_type_params, split
 
 logger = logging.getLogger(__name__)
 

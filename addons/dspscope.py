@@ -3,17 +3,27 @@
     mitmdump -s addons/dspscope.py --mode reverse:https://SERVER:5362@5362 \
         --set dspscope_save=capture.mitm --set dspscope_headless=true
 
-(also ``mitmproxy -s`` and ``mitmweb -s``).  The options are listed by
+(also ``mitmproxy -s`` and ``mitmweb -s``), in a Python where dspscope is
+installed (``pip install -e .`` in the checkout).  The options are listed by
 ``mitmdump -s addons/dspscope.py --options | grep dspscope``.
 """
 
 import sys
 from pathlib import Path
 
-try:
-    import addons.chain
-except ImportError:  # run from a checkout that is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import addons.chain
+# mitmproxy puts this script's folder first on sys.path while it loads the
+# script, where this very file would then answer ``import dspscope``.  The
+# package is wanted, so the folder is taken out (mitmproxy restores sys.path
+# after loading).
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 
-addons = addons.chain.build()
+try:
+    from dspscope.addons import chain
+except ImportError as exc:
+    raise ImportError(
+        f"dspscope is not installed in this Python ({sys.executable}): "
+        "run 'pip install -e .' in the dspscope checkout first"
+    ) from exc
+
+addons = chain.build()

@@ -37,12 +37,15 @@ from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions, http
 
-from addons import decode
-from addons.addresses import is_url, proxy_origin, substitute
+from dspscope.addons import decode
+from dspscope.addons.addresses import is_url, proxy_origin, substitute
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/dspscope/notify/"
+#: The placeholder target of the events listener's reverse mode: nothing
+#: connects to it (connection_strategy=lazy), every event is re-aimed.
+EVENTS_TARGET = "http://127.0.0.1:9"
 
 
 _MAC_BYTES = 12

@@ -31,12 +31,12 @@ from urllib.parse import urlsplit
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http.http1 import assemble_response_head
 
-import rules
-from addons import decode, events, faultwire
-from rules.engine import Decision, Firing, RuleStatus, Subject
-from rules.presets import Preset
-from rules.spec import Rule, RuleSet, Side
-from wsdsp import Message
+from dspscope import rules
+from dspscope.addons import decode, events, faultwire
+from dspscope.rules.engine import Decision, Firing, RuleStatus, Subject
+from dspscope.rules.presets import Preset
+from dspscope.rules.spec import Rule, RuleSet, Side
+from dspscope.wsdsp import Message
 
 logger = logging.getLogger(__name__)
 

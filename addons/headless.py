@@ -18,8 +18,8 @@ from typing import IO, Any
 
 from mitmproxy import ctx, http
 
-from addons.decode import METADATA_KEY
-from wsdsp.messages import SEVERITY_ORDER
+from dspscope.addons.decode import METADATA_KEY
+from dspscope.wsdsp.messages import SEVERITY_ORDER
 
 
 def _clean(text: object) -> str:

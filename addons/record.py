@@ -20,8 +20,8 @@ from mitmproxy import exceptions, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.utils import human
 
-from addons.decode import METADATA_KEY, METADATA_VERSION, analyze, hashed
-from wsdsp.jobs import JobTracker
+from dspscope.addons.decode import METADATA_KEY, METADATA_VERSION, analyze, hashed
+from dspscope.wsdsp.jobs import JobTracker
 
 
 def has_metadata(flow: http.HTTPFlow) -> bool:

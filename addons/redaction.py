@@ -19,8 +19,8 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from addons.decode import METADATA_KEY, body_of
-from wsdsp.redact import Redactor, blank
+from dspscope.addons.decode import METADATA_KEY, body_of
+from dspscope.wsdsp.redact import Redactor, blank
 
 #: Header values that are credentials: replaced whatever they hold.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",

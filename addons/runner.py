@@ -28,8 +28,8 @@ from mitmproxy import addons as mitm_addons
 from mitmproxy import exceptions, log, master, options
 from mitmproxy.proxy import mode_specs
 
-from addons import chain
-from addons.decode import Track
+from dspscope.addons import chain
+from dspscope.addons.decode import Track
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wsdsp import build, encode, names
-from wsdsp.messages import Message
+from dspscope.wsdsp import build, encode, names
+from dspscope.wsdsp.messages import Message
 
 from .spec import FaultAction, StatusAction
 

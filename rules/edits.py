@@ -17,9 +17,9 @@ from typing import Any
 
 from lxml import etree
 
-from wsdsp import mtom, names
-from wsdsp.codec import XML_NS, parse_envelope
-from wsdsp.values import new_message_id
+from dspscope.wsdsp import mtom, names
+from dspscope.wsdsp.codec import XML_NS, parse_envelope
+from dspscope.wsdsp.values import new_message_id
 
 from .spec import Actions, AddressingAction, Edit, MalformedKind
 

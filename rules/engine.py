@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from wsdsp.codec import parse_envelope
-from wsdsp.values import normalize_guid
+from dspscope.wsdsp.codec import parse_envelope
+from dspscope.wsdsp.values import normalize_guid
 
 from .spec import Network, Rule, RuleSet, Side
 

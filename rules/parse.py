@@ -17,7 +17,7 @@ from typing import Any, cast
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from wsdsp import names
+from dspscope.wsdsp import names
 
 from .parse_actions import ActionReader, conflicts
 from .reader import RuleError, RuleFileError, Skip, did_you_mean

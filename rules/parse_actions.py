@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from wsdsp import names
+from dspscope.wsdsp import names
 
 from .edits import attribute_name, parse_fragment
 from .reader import XPATH_PREFIXES, Reader, Skip, as_header_value, as_int, did_you_mean

@@ -20,7 +20,7 @@ from lxml import etree
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from wsdsp import names
+from dspscope.wsdsp import names
 
 from .spec import XPathExpr
 

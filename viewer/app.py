@@ -14,14 +14,14 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
-from viewer.commands import ViewerCommands
-from viewer.inbox import Inbox
-from viewer.messages import ProxyState, RowsChanged
-from viewer.safe import printable
-from viewer.screens.main import MainScreen
-from viewer.session import Session
-from viewer.sources import Source
-from viewer.store import Row
+from dspscope.viewer.commands import ViewerCommands
+from dspscope.viewer.inbox import Inbox
+from dspscope.viewer.messages import ProxyState, RowsChanged
+from dspscope.viewer.safe import printable
+from dspscope.viewer.screens.main import MainScreen
+from dspscope.viewer.session import Session
+from dspscope.viewer.sources import Source
+from dspscope.viewer.store import Row
 
 FLUSH_EVERY = 0.1
 #: At most this many exchanges are applied per flush, so a huge capture
@@ -138,7 +138,7 @@ class DspscopeApp(App[None]):
     # ----------------------------------------------------------------- screens
 
     def open_job(self, token: str) -> None:
-        from viewer.screens.job import JobScreen
+        from dspscope.viewer.screens.job import JobScreen
 
         job = self.session.store.tracker.job(token)
         if job is None:
@@ -147,7 +147,7 @@ class DspscopeApp(App[None]):
         self.push_screen(JobScreen(job))
 
     def open_intercept(self, row: Row) -> None:
-        from viewer.screens.intercept import InterceptScreen
+        from dspscope.viewer.screens.intercept import InterceptScreen
 
         flow = self.session.flow(row)
         if flow is None or self.source.intercept is None:
@@ -159,7 +159,7 @@ class DspscopeApp(App[None]):
         return finder() if callable(finder) else None
 
     def action_help(self) -> None:
-        from viewer.screens.help import HelpScreen
+        from dspscope.viewer.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -170,7 +170,7 @@ class DspscopeApp(App[None]):
     # ------------------------------------------------------------ intercept
 
     def action_intercept(self) -> None:
-        from viewer.screens.prompt import Prompt
+        from dspscope.viewer.screens.prompt import Prompt
 
         if self.source.intercept is None:
             self.say("Intercept needs a live proxy (dspscope demo or dspscope tui).", "warning")
@@ -188,7 +188,7 @@ class DspscopeApp(App[None]):
                                 current or "", "enter: start intercepting   escape: cancel"), chosen)
 
     def set_intercept(self, text: str | None) -> None:
-        from viewer.filters import FilterError, parse
+        from dspscope.viewer.filters import FilterError, parse
 
         control = self.source.intercept
         if control is None:
@@ -218,7 +218,7 @@ class DspscopeApp(App[None]):
     # ---------------------------------------------------------------- replay
 
     def action_replay(self) -> None:
-        from viewer.screens.replay import ReplayScreen
+        from dspscope.viewer.screens.replay import ReplayScreen
 
         row = self.current_row()
         flow = self.session.flow(row) if row is not None else None
@@ -236,7 +236,7 @@ class DspscopeApp(App[None]):
         return f"dspscope-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
 
     def action_save(self) -> None:
-        from viewer.screens.prompt import Prompt
+        from dspscope.viewer.screens.prompt import Prompt
 
         def chosen(path: str | None) -> None:
             if path:
@@ -258,7 +258,7 @@ class DspscopeApp(App[None]):
         self.run_worker(work, thread=True, group="save")
 
     def action_export(self) -> None:
-        from viewer.screens.prompt import Prompt
+        from dspscope.viewer.screens.prompt import Prompt
 
         def chosen(path: str | None) -> None:
             if path:
@@ -270,7 +270,7 @@ class DspscopeApp(App[None]):
                                 "or .har"), chosen)
 
     def _export(self, path: str) -> None:
-        from viewer.export import export
+        from dspscope.viewer.export import export
 
         rows = [self.session.store.rows[i] for i in self.session.store.view]
 
@@ -286,8 +286,8 @@ class DspscopeApp(App[None]):
         self.run_worker(work, thread=True, group="export")
 
     def action_save_attachment(self, flow: object, info: object) -> None:
-        from viewer.detail_text import attachment_bytes
-        from viewer.screens.prompt import Prompt
+        from dspscope.viewer.detail_text import attachment_bytes
+        from dspscope.viewer.screens.prompt import Prompt
 
         name = Path(str(getattr(info, "content_id", "") or "attachment")).name
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "attachment"

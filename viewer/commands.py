@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from viewer.safe import printable
+from dspscope.viewer.safe import printable
 
 if TYPE_CHECKING:
-    from viewer.app import DspscopeApp
+    from dspscope.viewer.app import DspscopeApp
 
 Command = tuple[str, Callable[[], object], str]
 

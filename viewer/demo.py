@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from viewer.live import LiveSource
+from dspscope.viewer.live import LiveSource
 
 HOST = "127.0.0.1"
 PRESET = "busy-server"
@@ -21,8 +21,8 @@ PRESET = "busy-server"
 def demo_options(server_url: str, events_port: int, confdir: str) -> dict[str, Any]:
     """Proxy options: reverse mode to the server, events relayed on a
     second listener, the demo preset loaded."""
-    import rules
-    from addons.cli.proxy import EVENTS_TARGET
+    from dspscope import rules
+    from dspscope.addons.events import EVENTS_TARGET
 
     return {
         "mode": [f"reverse:{server_url}", f"reverse:{EVENTS_TARGET}@{events_port}"],
@@ -51,8 +51,8 @@ class DemoSource(LiveSource):
         self._device_task: asyncio.Task[Any] | None = None
 
     async def before_proxy(self) -> None:
-        from addons.cli.proxy import config_dir, free_port
-        from addons.sim.server import ScanServer
+        from dspscope.local import config_dir, free_port
+        from dspscope.sim.server import ScanServer
 
         self.server = ScanServer(HOST, 0, tls_on=False,
                                  log=lambda line: self.inbox.log("info", f"server: {line}"))
@@ -64,9 +64,9 @@ class DemoSource(LiveSource):
         self.inbox.log("info", f"simulated scan server on {origin}")
 
     async def after_proxy(self) -> None:
-        from addons.sim.device import SimulatedDevice
-        from addons.sim.results import DeviceOptions
-        from addons.sim.server import BASE_PATH
+        from dspscope.sim.device import SimulatedDevice
+        from dspscope.sim.results import DeviceOptions
+        from dspscope.sim.server import BASE_PATH
 
         addon = self.runner.addon("dspscope_faults") if self.runner is not None else None
         if addon is not None:

@@ -14,11 +14,11 @@ from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 
-from addons.decode import body_of as decoded_body
-from viewer import format as fmt
-from viewer.safe import literal
-from viewer.xmltext import pretty, unified_diff
-from wsdsp import mtom
+from dspscope.addons.decode import body_of as decoded_body
+from dspscope.viewer import format as fmt
+from dspscope.viewer.safe import literal
+from dspscope.viewer.xmltext import pretty, unified_diff
+from dspscope.wsdsp import mtom
 
 HIGHLIGHT_LIMIT = 200 * 1024
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -186,7 +186,7 @@ def attachment_summary(info: AttachmentInfo) -> Text:
     out.append("   sniffed ")
     out.append_text(literal(info.sniffed or "unknown", limit=100))
     if info.declared and info.sniffed and info.declared != info.sniffed:
-        from wsdsp.sniff import format_matches
+        from dspscope.wsdsp.sniff import format_matches
 
         if not format_matches(info.declared, info.sniffed):
             out.append("   ≠ mismatch", style="bold red")

@@ -7,16 +7,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from viewer.session import Session
-from viewer.store import Row
+from dspscope.exports import write_har, write_jsonl
+from dspscope.viewer.session import Session
+from dspscope.viewer.store import Row
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".har": "har"}
 
 
 def export(session: Session, rows: Sequence[Row], path: Path) -> int:
     """Write the finished exchanges of ``rows``; the format follows the suffix."""
-    from addons.cli.export import write_har, write_jsonl
-
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"{path.name}: use a .jsonl or .har file name")

@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from wsdsp.names import PREFIXES
+from dspscope.wsdsp.names import PREFIXES
 
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 

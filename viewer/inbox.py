@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from viewer.session import Batch
+from dspscope.viewer.session import Batch
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 
 from mitmproxy import http
 
-from addons.record import record_of
-from viewer.controls import Answer, RuleInfo
-from viewer.filters import Query, parse
-from viewer.flowstore import Location, Spool
-from viewer.inbox import Inbox
-from viewer.session import Batch, entry, flags_of
-from viewer.sources import Source
-from viewer.store import row_of
+from dspscope.addons.record import record_of
+from dspscope.viewer.controls import Answer, RuleInfo
+from dspscope.viewer.filters import Query, parse
+from dspscope.viewer.flowstore import Location, Spool
+from dspscope.viewer.inbox import Inbox
+from dspscope.viewer.session import Batch, entry, flags_of
+from dspscope.viewer.sources import Source
+from dspscope.viewer.store import row_of
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -209,9 +209,9 @@ class LiveSource(Source):
             self._ready.set()
 
     async def _main(self) -> None:
-        from addons import chain
-        from addons.decode import Track
-        from addons.runner import ProxyRunner, StartupError
+        from dspscope.addons import chain
+        from dspscope.addons.decode import Track
+        from dspscope.addons.runner import ProxyRunner, StartupError
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -368,7 +368,7 @@ class _Rules:
         return "Rules reloaded."
 
     def presets(self) -> list[tuple[str, str]]:
-        import rules
+        from dspscope import rules
 
         return [(p.name, p.summary) for p in rules.list_presets()]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from mitmproxy import http
 
-from addons.decode import body_of
-from addons.record import record_of
-from viewer.flowstore import Flows, Location
-from viewer.store import Row, Store, row_of
-from wsdsp.codec import parse_envelope
-from wsdsp.jobs import JobTracker
+from dspscope.addons.decode import body_of
+from dspscope.addons.record import record_of
+from dspscope.viewer.flowstore import Flows, Location
+from dspscope.viewer.store import Row, Store, row_of
+from dspscope.wsdsp.codec import parse_envelope
+from dspscope.wsdsp.jobs import JobTracker
 
 METADATA_KEY = "dspscope"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from viewer.controls import InterceptControl, RulesControl
-from viewer.flowstore import CaptureFile, Location
-from viewer.inbox import Inbox
-from viewer.session import Batch, Entry, entry, prepare
-from wsdsp.jobs import JobTracker
+from dspscope.viewer.controls import InterceptControl, RulesControl
+from dspscope.viewer.flowstore import CaptureFile, Location
+from dspscope.viewer.inbox import Inbox
+from dspscope.viewer.session import Batch, Entry, entry, prepare
+from dspscope.wsdsp.jobs import JobTracker
 
 BATCH = 1000
 #: The first batch of a capture is small, so the first screen does not wait
@@ -100,7 +100,7 @@ class CaptureSource(Source):
     def _read_one(self, path: str, inbox: Inbox, tracker: JobTracker) -> int:
         """Deliver the flows of one capture, each with its record's place in
         the file (read back when shown: flows are not all kept in memory)."""
-        from addons.record import CaptureError, read_capture
+        from dspscope.addons.record import CaptureError, read_capture
 
         records = CaptureFile(path)
         self.files.append(records)

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from viewer.filters import SEVERITY_RANK, Documents, Query, parse
-from wsdsp.jobs import Job, JobTracker
-from wsdsp.messages import Fault, Message
+from dspscope.viewer.filters import SEVERITY_RANK, Documents, Query, parse
+from dspscope.wsdsp.jobs import Job, JobTracker
+from dspscope.wsdsp.messages import Fault, Message
 
 KEY_VALUES_LIMIT = 300
 

@@ -12,9 +12,9 @@ import difflib
 
 from lxml import etree
 
-from viewer.safe import printable
-from wsdsp import mtom
-from wsdsp.codec import parse_envelope
+from dspscope.viewer.safe import printable
+from dspscope.wsdsp import mtom
+from dspscope.wsdsp.codec import parse_envelope
 
 MAX_CHARS = 512 * 1024
 

@@ -9,7 +9,7 @@ from mitmproxy import http
 from mitmproxy.proxy import mode_specs
 from mitmproxy.test import tflow
 
-from wsdsp import AttachmentData, Message, build, encode
+from dspscope.wsdsp import AttachmentData, Message, build, encode
 
 SERVER = "https://scan.example.test:5362"
 ENDPOINT = f"{SERVER}/ScanServer/0b8e4a8e-2d0a-4c8e-9d4e-2f1f9b1c5a77"

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from mitmproxy.test import taddons
 
-from addons.addresses import Addresses, advertised, origin_key, substitute
-from addons.decode import METADATA_KEY, Decode, message
+from dspscope.addons.addresses import Addresses, advertised, origin_key, substitute
+from dspscope.addons.decode import METADATA_KEY, Decode, message
+from dspscope.wsdsp import AttachmentData, build, encode
 from tests.addons import support
-from wsdsp import AttachmentData, build, encode
 
 UPSTREAM = "https://10.0.0.5:5362"
 PROXY = "https://127.0.0.1:8443"
@@ -140,7 +140,7 @@ async def test_advertise_option_and_switch():
 
 
 async def test_a_mapped_back_upload_is_not_decoded_again(monkeypatch):
-    from addons import decode as decode_addon
+    from dspscope.addons import decode as decode_addon
 
     image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
     ours = support.ENDPOINT.replace(support.SERVER, PROXY)

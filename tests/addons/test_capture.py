@@ -9,7 +9,7 @@ from mitmproxy import exceptions
 from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons, tflow
 
-from addons.capture import (
+from dspscope.addons.capture import (
     JsonlCapture,
     RotatingFile,
     SaveCapture,
@@ -175,7 +175,7 @@ def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
     from mitmproxy.io import tnetstring
     from mitmproxy.test import tflow
 
-    from addons.capture import tnetstring_pieces
+    from dspscope.addons.capture import tnetstring_pieces
 
     flow = tflow.tflow(resp=True)
     flow.request.content = bytes(range(256)) * 1000
@@ -186,7 +186,7 @@ def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
 
 
 async def test_large_records_are_written_by_a_worker_in_order(tmp_path):
-    from addons.capture import BACKGROUND_BYTES
+    from dspscope.addons.capture import BACKGROUND_BYTES
 
     path = tmp_path / "c.mitm"
     save = SaveCapture()

@@ -7,8 +7,8 @@ from mitmproxy.addons import script
 from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 
-from addons import chain
-from addons.decode import METADATA_KEY
+from dspscope.addons import chain
+from dspscope.addons.decode import METADATA_KEY
 from tests.addons import support
 
 SCRIPT = Path(__file__).resolve().parents[2] / "addons" / "dspscope.py"
@@ -23,7 +23,7 @@ def test_order():
 
 
 def test_rules_addon_is_optional(monkeypatch):
-    monkeypatch.setattr(chain, "RULES_MODULE", "addons.no_such_module")
+    monkeypatch.setattr(chain, "RULES_MODULE", "dspscope.addons.no_such_module")
     assert not chain.rules_available()
     assert all(type(a).__name__ != "Faults" for a in chain.build())
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from addons.conformance import Report
+from dspscope.addons.conformance import Report
+from dspscope.wsdsp import build
 from tests.addons import support
-from wsdsp import build
 
 
 def report_of(flows):

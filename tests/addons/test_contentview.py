@@ -3,10 +3,10 @@ from __future__ import annotations
 from mitmproxy import contentviews
 from mitmproxy.test import taddons, tflow
 
-from addons.contentview import NAME, ContentView, priority, render
-from addons.decode import Track
+from dspscope.addons.contentview import NAME, ContentView, priority, render
+from dspscope.addons.decode import Track
+from dspscope.wsdsp import build
 from tests.addons import support
-from wsdsp import build
 
 
 def pretty(flow, message):

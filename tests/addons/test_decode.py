@@ -5,10 +5,10 @@ import asyncio
 import pytest
 from mitmproxy.test import taddons, tflow
 
-from addons import decode as decode_addon
-from addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons import decode as decode_addon
+from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.wsdsp import build
 from tests.addons import support
-from wsdsp import build
 
 
 async def cycle(flow, *addons):
@@ -185,7 +185,7 @@ async def test_metadata_keeps_what_other_addons_added(keep):
 async def test_attachments_are_hashed_once_from_the_final_body(size):
     import hashlib
 
-    from wsdsp import AttachmentData
+    from dspscope.wsdsp import AttachmentData
 
     image = bytes(range(256)) * (size // 256)
     req = build.send_image(to=support.ENDPOINT, token=support.TOKEN, document_id=1, format="png",

@@ -19,10 +19,10 @@ import aiohttp
 import pytest
 from mitmproxy import io as mitm_io
 
-from addons.sim.device import SimulatedDevice
-from addons.sim.results import DeviceOptions
-from addons.sim.server import ScanServer
-from wsdsp import build, encode
+from dspscope.sim.device import SimulatedDevice
+from dspscope.sim.results import DeviceOptions
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import build, encode
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +81,7 @@ class Proc:
 
 
 def dspscope(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "addons.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dspscope", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -92,7 +92,7 @@ def read_flows(path: Path) -> list:
 
 async def start_proxy(home: Path, server: ScanServer, *extra: str) -> tuple[Proc, int]:
     port, events = free_port(), free_port()
-    argv = [sys.executable, "-m", "addons.cli", "proxy", "--upstream",
+    argv = [sys.executable, "-m", "dspscope", "proxy", "--upstream",
             f"{server.scheme}://127.0.0.1:{server.port}", "--listen-port", str(port),
             "--events-port", str(events), "--save", str(home / "cap.mitm"),
             "--jsonl", str(home / "cap.jsonl"), *extra]

@@ -4,10 +4,10 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-from addons.decode import METADATA_KEY, Decode, Track, decoded, message
-from addons.events import PREFIX, Events, parse_events, sink_address, sink_key
+from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons.events import PREFIX, Events, parse_events, sink_address, sink_key
+from dspscope.wsdsp import build
 from tests.addons import support
-from wsdsp import build
 
 SINK = "http://10.0.0.7:9000/events/abc?x=1"
 

@@ -13,17 +13,17 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons
 
-from addons import faults as faults_module
-from addons.decode import METADATA_KEY, Decode, Track, decoded, message
-from addons.events import PREFIX, sink_key
-from addons.faults import Faults
+from dspscope.addons import faults as faults_module
+from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons.events import PREFIX, sink_key
+from dspscope.addons.faults import Faults
+from dspscope.wsdsp import AttachmentData, build, decode
 from tests.addons import support
-from wsdsp import AttachmentData, build, decode
 
 SINK = "http://10.0.0.9:9000/events"
 
 
-def rule_file(tmp_path: Path, rules: str, name: str = "rules.yaml", seed: int = 1) -> str:
+def rule_file(tmp_path: Path, rules: str, name: str = "dspscope.rules.yaml", seed: int = 1) -> str:
     path = tmp_path / name
     path.write_text(f"seed: {seed}\nrules:\n{rules}")
     return str(path)

@@ -7,8 +7,8 @@ import pytest
 from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons, tflow
 
-from addons.decode import METADATA_KEY, Track
-from addons.record import (
+from dspscope.addons.decode import METADATA_KEY, Track
+from dspscope.addons.record import (
     CaptureError,
     has_metadata,
     json_line,

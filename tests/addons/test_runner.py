@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from mitmproxy import http
 
-from addons.decode import METADATA_KEY
-from addons.runner import ProxyRunner, StartupError
+from dspscope.addons.decode import METADATA_KEY
+from dspscope.addons.runner import ProxyRunner, StartupError
 
 
 def free_port() -> int:

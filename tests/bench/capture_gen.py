@@ -26,11 +26,11 @@ from mitmproxy import http
 from mitmproxy.io import tnetstring
 from mitmproxy.test import tflow
 
-from addons.decode import analyze, write_metadata
-from addons.sim import images
-from addons.sim.jobs import JobBook
-from wsdsp import AttachmentData, Message, build, decode, encode
-from wsdsp.jobs import JobTracker
+from dspscope.addons.decode import analyze, write_metadata
+from dspscope.sim import images
+from dspscope.sim.jobs import JobBook
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
+from dspscope.wsdsp.jobs import JobTracker
 
 T0 = 1_767_225_600.123457  # 2026-01-01 00:00 UTC, with enough decimals to shift in place
 SERVER = ("scan.example.test", 5362)

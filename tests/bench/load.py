@@ -29,11 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from addons.sim import images
-from addons.sim.exchange import dig
-from addons.sim.sink import EventSink, JobEvents
+from dspscope.sim import images
+from dspscope.sim.exchange import dig
+from dspscope.sim.sink import EventSink, JobEvents
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.bench.common import HOST, percentile
-from wsdsp import AttachmentData, Message, build, decode, encode
 
 USER = "S-1-5-21-1004336348-1177238915-682003330-512"
 PSP = "9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e"

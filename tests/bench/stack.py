@@ -35,7 +35,7 @@ class Endpoint:
 def start_server(children: Children, workdir: Path, *, tls: bool) -> Endpoint:
     """The simulated scan server (its TLS certificate made under ``workdir``)."""
     port = free_port()
-    args = [sys.executable, "-m", "addons.cli", "sim", "server", "--port", str(port), "-q"]
+    args = [sys.executable, "-m", "dspscope", "sim", "server", "--port", str(port), "-q"]
     if not tls:
         args.append("--no-tls")
     proc = children.start(args, log=workdir / f"server-{port}.log",
@@ -61,7 +61,7 @@ def start_proxy(children: Children, which: str, upstream: str, workdir: Path, *,
     confdir.mkdir(exist_ok=True)
     tag = f"{which}-{port}"
     if which == "dspscope":
-        args = [sys.executable, "-m", "addons.cli", "proxy", "--upstream", origin(upstream),
+        args = [sys.executable, "-m", "dspscope", "proxy", "--upstream", origin(upstream),
                 "--listen-host", HOST, "--listen-port", str(port),
                 "--events-port", str(free_port()), "--insecure", "--confdir", str(confdir)]
         if capture:

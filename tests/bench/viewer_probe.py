@@ -86,8 +86,8 @@ async def _filter(app: Any, text: str) -> float:
 
 
 async def open_capture(path: str, filters: list[str], timeout: float) -> dict[str, Any]:
-    from viewer.app import DspscopeApp
-    from viewer.sources import CaptureSource
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.sources import CaptureSource
 
     out: dict[str, Any] = {"started": STARTED}
     app = DspscopeApp(CaptureSource([path]))
@@ -135,8 +135,8 @@ class _Feed:
         from mitmproxy import http
         from mitmproxy.io import tnetstring
 
+        from dspscope.viewer.session import Batch, entry
         from tests.bench.capture_gen import exchanges
-        from viewer.session import Batch, entry
 
         total = int(self.rate * self.seconds)
         began = time.monotonic()
@@ -152,8 +152,8 @@ class _Feed:
 
 
 async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
-    from viewer.app import DspscopeApp
-    from viewer.sources import Source
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.sources import Source
 
     feed = _Feed(rate, seconds)
 

@@ -16,7 +16,7 @@ import os
 import random
 from dataclasses import dataclass, replace
 
-from wsdsp import AttachmentData, Message, build, encode
+from dspscope.wsdsp import AttachmentData, Message, build, encode
 
 SERVER = "https://scan.example.test:5362/ScanServer/0b8e4a8e-2d0a-4c8e-9d4e-2f1f9b1c5a77"
 TOKEN = "1ba72b60-c873-4d9d-b523-66616fe03ea9"

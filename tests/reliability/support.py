@@ -78,7 +78,7 @@ class Proxy:
         self.port = free_port()
         self.capture = home / "cap.mitm"
         self.records_path = home / "cap.jsonl"
-        argv = [sys.executable, "-m", "addons.cli", "proxy", "--upstream", upstream,
+        argv = [sys.executable, "-m", "dspscope", "proxy", "--upstream", upstream,
                 "--listen-port", str(self.port), "--events-port", str(free_port())]
         if listen_host is not None:
             argv += ["--listen-host", listen_host]

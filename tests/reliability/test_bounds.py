@@ -11,9 +11,9 @@ import zlib
 import pytest
 import zstandard
 
-from addons.decode import DECODED_LIMIT, decompress
+from dspscope.addons.decode import DECODED_LIMIT, decompress
+from dspscope.wsdsp import decode
 from tests.reliability.corpus import in_slot
-from wsdsp import decode
 
 XML = in_slot(b"1ba72b60-c873-4d9d-b523-66616fe03ea9")
 

@@ -114,7 +114,7 @@ class Traffic:
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
                          for n in range(threads)]
         message, attachments = corpus.real_messages()["send-image"]
-        from wsdsp import AttachmentData, encode
+        from dspscope.wsdsp import AttachmentData, encode
 
         big = (AttachmentData(attachments[0].content_id, b"\x89PNG" + b"\0" * 1_000_000, "image/png"),)
         self.bodies = [(BODY, "text/xml"), (encode(message, big).content, encode(message, big).content_type)]

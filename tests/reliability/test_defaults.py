@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
 from tests.reliability import corpus
 from tests.reliability.support import Proxy, Upstream, count, post
 

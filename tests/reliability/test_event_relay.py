@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dspscope.wsdsp import build, decode, encode
 from tests.reliability.support import Proxy, Upstream, count, post, raw_exchange, request_bytes
-from wsdsp import build, decode, encode
 
 pytestmark = pytest.mark.e2e
 

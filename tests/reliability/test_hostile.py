@@ -217,7 +217,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200)
 @PROPERTY
 @given(user=TEXT, root=TEXT, share=TEXT)
 def test_generated_field_values(rig: Rig, user: str, root: str, share: str) -> None:
-    from wsdsp import build, encode
+    from dspscope.wsdsp import build, encode
 
     message = build.create_post_scan_job(to=corpus.SERVER, user=user, psp_id=root, document_root=root,
                                          filters=[build.fileshare_filter(share)])

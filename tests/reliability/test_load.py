@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from addons.sim.device import SimulatedDevice
-from addons.sim.results import DeviceOptions
-from addons.sim.server import ScanServer
-from addons.sim.sink import EventSink
+from dspscope.sim.device import SimulatedDevice
+from dspscope.sim.results import DeviceOptions
+from dspscope.sim.server import ScanServer
+from dspscope.sim.sink import EventSink
+from dspscope.wsdsp import build, encode, names
 from tests.reliability.support import Proxy, count, rss_bytes
-from wsdsp import build, encode, names
 
 pytestmark = pytest.mark.e2e
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from mitmproxy import io as mitm_io
 
-from addons.sim.device import SimulatedDevice
-from addons.sim.results import DeviceOptions
-from addons.sim.server import ScanServer
+from dspscope.sim.device import SimulatedDevice
+from dspscope.sim.results import DeviceOptions
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import AttachmentData, build, decode, encode
+from dspscope.wsdsp.redact import Redactor, blank_digest
 from tests.reliability.corpus import PNG, PSP, SERVER, TOKEN
 from tests.reliability.support import ROOT, Proxy, count
-from wsdsp import AttachmentData, build, decode, encode
-from wsdsp.redact import Redactor, blank_digest
 
 USERS = ("S-1-5-21-1004336348-1177238915-682003330-512", "S-1-5-21-2222222222-3333333333-4444444444-1105")
 SHARES = (r"\\fileserver.corp.example\Scans\Jane Doe", r"\\nas01\private$\j.doe")
@@ -126,7 +126,7 @@ async def test_export_redact_end_to_end(tmp_path: Path) -> None:
     assert all(s.encode() in original for s in (USERS[0], SHARES[0], EMAILS[0]))
 
     def export(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "addons.cli", "export", str(capture), "--redact",
+        return subprocess.run([sys.executable, "-m", "dspscope", "export", str(capture), "--redact",
                                *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     done = export("--format", "mitm", "-o", str(tmp_path / "red.mitm"))
@@ -177,7 +177,7 @@ async def test_export_redact_end_to_end(tmp_path: Path) -> None:
 
 
 def _check(path: Path) -> list[tuple]:
-    done = subprocess.run([sys.executable, "-m", "addons.cli", "check", str(path), "--json"],
+    done = subprocess.run([sys.executable, "-m", "dspscope", "check", str(path), "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     jobs = json.loads(done.stdout)["jobs"]
     return sorted(((j["token"], j["outcome"], j["images"], sorted(f["code"] for f in j["findings"]))
@@ -196,7 +196,7 @@ def _image_sizes(flows: list) -> list[int]:
 def test_credentials_leave_the_capture(tmp_path: Path, secret_header: str) -> None:
     from mitmproxy.test import tflow
 
-    from addons.redaction import redacted
+    from dspscope.addons.redaction import redacted
 
     flow = tflow.tflow(resp=True)
     flow.request.headers[secret_header] = "Basic amRvZTpodW50ZXIy"

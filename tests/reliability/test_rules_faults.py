@@ -36,7 +36,7 @@ def test_a_bad_rule_file_stops_the_start_with_its_reason(tmp_path: Path, name: s
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(BAD_FILES[name].encode("utf-8", "surrogateescape"))
     port = free_port()
-    done = subprocess.run([sys.executable, "-m", "addons.cli", "proxy", "--upstream", "http://127.0.0.1:9",
+    done = subprocess.run([sys.executable, "-m", "dspscope", "proxy", "--upstream", "http://127.0.0.1:9",
                            "--listen-port", str(port), "--rules", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={"DSPSCOPE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -60,7 +60,7 @@ rules:
 
 
 def test_rules_failing_on_hostile_traffic_leave_it_alone(tmp_path: Path) -> None:
-    rules = tmp_path / "rules.yaml"
+    rules = tmp_path / "dspscope.rules.yaml"
     rules.write_text(FAILING)
     chosen = [h for h in corpus.hostile(9) if h.name in {
         "gzip-bomb", "binary-garbage-soap", "mtom-no-boundary", "deep-nesting", "billion-laughs",

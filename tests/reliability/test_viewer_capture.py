@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from dspscope.wsdsp import AttachmentData, build, encode
 from tests.reliability import corpus
 from tests.reliability.support import Proxy, Upstream, count, post, raw_exchange, request_bytes
 from tests.viewer.hostile import ALL_IN_ONE, HOSTILE, RAW_CONTROLS
 from tests.viewer.pilot import until
-from wsdsp import AttachmentData, build, encode
 
 pytestmark = pytest.mark.e2e
 
@@ -94,9 +94,9 @@ def _clean(pilot: Any) -> str:
 
 
 async def test_a_hostile_capture_opens_and_shows_everything_literally(hostile_capture: Path) -> None:
-    from viewer.app import DspscopeApp
-    from viewer.sources import CaptureSource
-    from viewer.widgets.detail import TABS
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.sources import CaptureSource
+    from dspscope.viewer.widgets.detail import TABS
 
     with _utc():
         app = DspscopeApp(CaptureSource([hostile_capture]))
@@ -145,9 +145,9 @@ def _utc() -> Any:
 
 async def test_a_compression_bomb_in_a_capture_does_not_fill_the_viewers_memory(tmp_path: Path) -> None:
     """128 KB of gzip that inflates to 128 MB, opened in the XML tab."""
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.sources import CaptureSource
     from tests.reliability.support import rss_bytes
-    from viewer.app import DspscopeApp
-    from viewer.sources import CaptureSource
 
     bomb = corpus._gzip_bomb(128 << 20)  # noqa: SLF001
     with Upstream() as upstream:

@@ -68,14 +68,14 @@ class Processes:
         self._count += 1
         name = args[0] if program else "-".join(args[:2])
         log = self.workdir / f"{self._count:02d}-{name}.log"
-        command = (program or [sys.executable, "-m", "addons.cli"]) + list(args)
+        command = (program or [sys.executable, "-m", "dspscope"]) + list(args)
         proc = Proc(command, log, self.env)
         self.started.append(proc)
         return proc
 
     def run(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
         """A dspscope command to completion."""
-        return subprocess.run([sys.executable, "-m", "addons.cli", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "dspscope", *args], env=self.env,
                               capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
 
     def sim_server(self) -> tuple[Proc, str]:

@@ -11,14 +11,14 @@ import aiohttp
 import pytest
 from mitmproxy import http, io
 
-from addons.cli import main
-from addons.replay.client import ClientOptions, replay_exchange, replay_flows
-from addons.replay.load import load_captures, recorded_flows
-from addons.replay.server import ReplayServer
-from addons.sim.server import ScanServer
+from dspscope.cli import main
+from dspscope.replay.client import ClientOptions, replay_exchange, replay_flows
+from dspscope.replay.load import load_captures, recorded_flows
+from dspscope.replay.server import ReplayServer
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import build, decode, encode
+from dspscope.wsdsp.values import new_guid
 from tests.replay.conftest import Session
-from wsdsp import build, decode, encode
-from wsdsp.values import new_guid
 
 PLAIN = ClientOptions(ssl=False, event_wait=5.0)
 
@@ -147,7 +147,7 @@ def test_cli_takes_back_captures_given_after_unmatched(
     # 'notaurl' is not a URL: the client refuses it before touching the network
     assert main(["replay", "client", str(recorded.capture), "--to", "notaurl"]) == 2
     assert "--to must be an http(s)://" in capsys.readouterr().err
-    from addons.cli.replay import _unmatched
+    from dspscope.cli.replay import _unmatched
 
     captures: list[str] = []
     assert _unmatched(["404", "a.mitm", "b.mitm"], captures) == ("404", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mitmproxy import io
 
-from addons.replay.load import load_captures
+from dspscope.replay.load import load_captures
 from tests.replay.conftest import Session
 from tests.replay.support import Processes
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rules import Engine, RuleSet, Subject, parse
-from wsdsp import AttachmentData, Message, build, encode
+from dspscope.rules import Engine, RuleSet, Subject, parse
+from dspscope.wsdsp import AttachmentData, Message, build, encode
 
 ENDPOINT = "https://scan.example.test:5362/ScanServer/0b8e4a8e-2d0a-4c8e-9d4e-2f1f9b1c5a77"
 USER = "S-1-5-21-1004336348-1177238915-682003330-512"

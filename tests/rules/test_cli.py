@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from addons.cli import main
+from dspscope.cli import main
 
 GOOD = """\
 seed: 3

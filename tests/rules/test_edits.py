@@ -7,11 +7,11 @@ import hashlib
 
 import pytest
 
-from rules import EditError, edit_body, fault_answer, status_answer
-from rules.edits import WRONG_NAMESPACE, attribute_name, parse_fragment
-from rules.spec import Actions, FaultAction, StatusAction
+from dspscope.rules import EditError, edit_body, fault_answer, status_answer
+from dspscope.rules.edits import WRONG_NAMESPACE, attribute_name, parse_fragment
+from dspscope.rules.spec import Actions, FaultAction, StatusAction
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode, names
 from tests.rules.support import PNG, TOKEN, create, rules_of, send_image
-from wsdsp import AttachmentData, Message, build, decode, encode, names
 
 
 def actions(text: str) -> Actions:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from rules import Engine, Subject
+from dspscope.rules import Engine, Subject
+from dspscope.wsdsp import AttachmentData, build
 from tests.rules.support import (
     OTHER,
     PNG,
@@ -19,7 +20,6 @@ from tests.rules.support import (
     send_image,
     subject,
 )
-from wsdsp import AttachmentData, build
 
 
 def images(n: int, token: str = TOKEN, side: str = "request") -> list[Subject]:
@@ -339,9 +339,9 @@ def test_actions_describe_themselves(action: str, described: str) -> None:
 
 
 def test_job_counters_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rules.engine
+    from dspscope.rules import engine as rules_engine
 
-    monkeypatch.setattr(rules.engine, "MAX_JOBS_PER_RULE", 2)
+    monkeypatch.setattr(rules_engine, "MAX_JOBS_PER_RULE", 2)
     e = engine("  - {name: n, match: {operation: SendImage, direction: request, nth_in_job: 2}, action: {delay: 1}}\n")
     tokens = [f"{n:08d}-1234-4abc-8def-0123456789ab" for n in range(3)]
     for token in tokens:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rules import RuleFileError, load, parse
-from rules.parse import MAX_FILE_BYTES
-from rules.spec import DelayAction, FaultAction, StatusAction, TransportAction
+from dspscope.rules import RuleFileError, load, parse
+from dspscope.rules.parse import MAX_FILE_BYTES
+from dspscope.rules.spec import DelayAction, FaultAction, StatusAction, TransportAction
 
 
 def one_rule(rule: str, seed: str = "seed: 1\n") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules import find_preset, list_presets, load
+from dspscope.rules import find_preset, list_presets, load
 
 REQUIRED = ("busy-server", "flaky-network", "token-mixup", "slow-upload", "server-spec-violations")
 

@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from addons.sim.device import SimulatedDevice
-from addons.sim.results import JobResult
-from addons.sim.server import ScanServer
+from dspscope.sim.device import SimulatedDevice
+from dspscope.sim.results import JobResult
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.addons.test_e2e import Proc, device_options, read_flows, start_proxy
-from wsdsp import AttachmentData, Message, build, decode, encode
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ USER = "S-1-5-21-1004336348-1177238915-682003330-512"
 PSP = "9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e"
 
 
-def write_rules(home: Path, text: str, name: str = "rules.yaml") -> str:
+def write_rules(home: Path, text: str, name: str = "dspscope.rules.yaml") -> str:
     path = home / name
     path.write_text(text)
     return str(path)
@@ -438,7 +438,7 @@ async def wait_until(check: Any, what: str, timeout: float = 15) -> Any:
 
 
 async def test_rule_files_reload_and_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
+    path = tmp_path / "dspscope.rules.yaml"
     async with proxied(tmp_path, """\
 rules:
   - name: refuse

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rules import parse
-from rules.parse_actions import ACTION_KEYS, TRANSPORT_KEYS, TRANSPORT_WORDS
+from dspscope.rules import parse
+from dspscope.rules.parse_actions import ACTION_KEYS, TRANSPORT_KEYS, TRANSPORT_WORDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

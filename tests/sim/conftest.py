@@ -6,7 +6,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
 from tests.sim.support import Client
 
 

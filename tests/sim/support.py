@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from addons.sim.server import ScanServer
-from wsdsp import AttachmentData, Message, build, decode, encode
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 
 USER = "S-1-5-21-3623811015-3361044348-30300820-1013"
 PSP = "9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e"

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from addons.sim.device import SimulatedDevice
-from addons.sim.errors import SimError
-from addons.sim.jobs import Phase
-from addons.sim.results import DeviceOptions, JobResult
-from addons.sim.server import ScanServer
+from dspscope.sim.device import SimulatedDevice
+from dspscope.sim.errors import SimError
+from dspscope.sim.jobs import Phase
+from dspscope.sim.results import DeviceOptions, JobResult
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import Message
 from tests.sim.support import USER
-from wsdsp import Message
 
 
 def options(server: ScanServer, **changes: object) -> DeviceOptions:

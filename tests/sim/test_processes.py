@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
 from tests.sim.support import USER
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DSPSCOPE = (sys.executable, "-m", "addons.cli", "sim")
+DSPSCOPE = (sys.executable, "-m", "dspscope", "sim")
 TIMEOUT = 30.0
 
 

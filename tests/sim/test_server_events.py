@@ -10,9 +10,9 @@ import socket
 import aiohttp
 import pytest
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import build, names
 from tests.sim.support import Client, Sink
-from wsdsp import build, names
 
 STATUS = names.action_for("PostScanJobStatusEvent")
 END = names.action_for("PostScanJobEndStateEvent")

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
+from dspscope.wsdsp import AttachmentData, build, encode, names
+from dspscope.wsdsp.values import new_guid
 from tests.sim.support import PSP, USER, Client, Reply, create_request
-from wsdsp import AttachmentData, build, encode, names
-from wsdsp.values import new_guid
 
 UNKNOWN = "0b7e1f0e-5c2a-4d8e-9f3a-6b1c2d3e4f50"
 

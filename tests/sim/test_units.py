@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from addons.sim import images
-from addons.sim.eventing import format_duration, parse_datetime, parse_duration
-from addons.sim.jobs import PHASES, JobBook, Phase
-from addons.sim.store import ImageStore, safe_component
+from dspscope.sim import images
+from dspscope.sim.eventing import format_duration, parse_datetime, parse_duration
+from dspscope.sim.jobs import PHASES, JobBook, Phase
+from dspscope.sim.store import ImageStore, safe_component
+from dspscope.wsdsp import RemoteProtocolError, build
+from dspscope.wsdsp.sniff import sniff_format
 from tests.sim.support import create_request
-from wsdsp import RemoteProtocolError, build
-from wsdsp.sniff import sniff_format
 
 # ------------------------------------------------------------------- phases
 

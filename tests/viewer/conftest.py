@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.sources import FlowsSource
 from tests.viewer.factory import sample
-from viewer.app import DspscopeApp
-from viewer.sources import FlowsSource
 
 SIZE = (120, 36)
 

@@ -11,10 +11,10 @@ from mitmproxy import connection, http
 from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy.mode_specs import ProxyMode
 
-from addons.decode import analyze, message, write_metadata
-from addons.sim import images
-from wsdsp import AttachmentData, Message, build, encode
-from wsdsp.jobs import JobTracker
+from dspscope.addons.decode import analyze, message, write_metadata
+from dspscope.sim import images
+from dspscope.wsdsp import AttachmentData, Message, build, encode
+from dspscope.wsdsp.jobs import JobTracker
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 SERVER = ("scan.example.test", 5362)

@@ -8,16 +8,16 @@ from typing import Any
 from rich.console import Console
 from textual.widgets import Input, TabbedContent, Tree
 
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.controls import RuleInfo
+from dspscope.viewer.screens.help import HelpScreen
+from dspscope.viewer.screens.job import JobScreen
+from dspscope.viewer.sources import CaptureSource, FlowsSource
+from dspscope.viewer.widgets.exchange_list import ExchangeList
+from dspscope.viewer.widgets.rules_panel import RuleList
 from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import sample
 from tests.viewer.pilot import screen_text, until
-from viewer.app import DspscopeApp
-from viewer.controls import RuleInfo
-from viewer.screens.help import HelpScreen
-from viewer.screens.job import JobScreen
-from viewer.sources import CaptureSource, FlowsSource
-from viewer.widgets.exchange_list import ExchangeList
-from viewer.widgets.rules_panel import RuleList
 
 
 def tree_labels(node: Any) -> list[str]:

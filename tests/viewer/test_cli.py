@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from addons.cli import main
-from viewer.app import DspscopeApp
-from viewer.demo import DemoSource
-from viewer.live import LiveSource
-from viewer.sources import CaptureSource
+from dspscope.cli import main
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.demo import DemoSource
+from dspscope.viewer.live import LiveSource
+from dspscope.viewer.sources import CaptureSource
 
 
 @pytest.fixture

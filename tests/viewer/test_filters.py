@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from viewer.filters import FilterError, parse
-from viewer.store import row_of
+from dspscope.viewer.filters import FilterError, parse
+from dspscope.viewer.store import row_of
 
 
 def record(**over: Any) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from mitmproxy import io
 
+from dspscope.viewer.flowstore import Flows, Spool, decode, encode
+from dspscope.viewer.inbox import Inbox
+from dspscope.viewer.session import Session, entry
+from dspscope.viewer.sources import CaptureSource
 from tests.viewer.factory import sample
-from viewer.flowstore import Flows, Spool, decode, encode
-from viewer.inbox import Inbox
-from viewer.session import Session, entry
-from viewer.sources import CaptureSource
 
 
 def written(flows: list, path: Path) -> Path:  # type: ignore[type-arg]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.screens.job import JobScreen
+from dspscope.viewer.sources import FlowsSource
+from dspscope.viewer.widgets.detail import TABS
 from tests.viewer.conftest import SIZE
 from tests.viewer.factory import hostile
 from tests.viewer.hostile import ALL_IN_ONE, RAW_CONTROLS
 from tests.viewer.pilot import until
-from viewer.app import DspscopeApp
-from viewer.screens.job import JobScreen
-from viewer.sources import FlowsSource
-from viewer.widgets.detail import TABS
 
 
 def raw_screen(pilot: Any) -> str:

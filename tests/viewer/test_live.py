@@ -13,17 +13,17 @@ import aiohttp
 import pytest
 from textual.widgets import TextArea
 
-from addons.sim.server import ScanServer
+from dspscope.sim.server import ScanServer
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.live import LiveSource
+from dspscope.viewer.screens.intercept import InterceptScreen
+from dspscope.viewer.screens.replay import ReplayScreen
+from dspscope.viewer.store import Row
+from dspscope.viewer.widgets.exchange_list import ExchangeList
+from dspscope.viewer.widgets.rules_panel import RuleList
+from dspscope.wsdsp import build, decode, encode
 from tests.viewer.conftest import SIZE
 from tests.viewer.pilot import screen_text, until
-from viewer.app import DspscopeApp
-from viewer.live import LiveSource
-from viewer.screens.intercept import InterceptScreen
-from viewer.screens.replay import ReplayScreen
-from viewer.store import Row
-from viewer.widgets.exchange_list import ExchangeList
-from viewer.widgets.rules_panel import RuleList
-from wsdsp import build, decode, encode
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +167,7 @@ async def test_an_upstream_that_is_down_shows_as_an_error_row(tmp_path: Path) ->
 
 async def test_the_demo_runs_jobs_and_a_rule_can_be_switched_on(monkeypatch: Any,
                                                                 tmp_path: Path) -> None:
-    from viewer.demo import DemoSource
+    from dspscope.viewer.demo import DemoSource
 
     monkeypatch.setenv("DSPSCOPE_HOME", str(tmp_path))
     source = DemoSource(pause=0.2, images=3, image_size=5_000)

@@ -6,8 +6,8 @@ import unicodedata
 import pytest
 from rich.console import Console
 
+from dspscope.viewer.safe import ELLIPSIS, is_clean, literal, printable
 from tests.viewer.hostile import HOSTILE, RAW_CONTROLS
-from viewer.safe import ELLIPSIS, is_clean, literal, printable
 
 UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 

@@ -10,14 +10,14 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
+from dspscope.viewer.app import DspscopeApp
+from dspscope.viewer.controls import Answer
+from dspscope.viewer.sources import FlowsSource
+from dspscope.viewer.widgets.attachments import Attachments
 from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import hostile, sample
 from tests.viewer.hostile import ALL_IN_ONE
 from tests.viewer.pilot import until
-from viewer.app import DspscopeApp
-from viewer.controls import Answer
-from viewer.sources import FlowsSource
-from viewer.widgets.attachments import Attachments
 
 FAULT_ROW = 7  # the SendImage a busy-server rule answered
 

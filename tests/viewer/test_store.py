@@ -5,10 +5,10 @@ import subprocess
 import sys
 from typing import Any
 
+from dspscope.viewer.session import Session, prepare
+from dspscope.viewer.store import Store, message_of
+from dspscope.wsdsp.jobs import JobState
 from tests.viewer.factory import sample
-from viewer.session import Session, prepare
-from viewer.store import Store, message_of
-from wsdsp.jobs import JobState
 
 
 def loaded() -> Session:
@@ -130,8 +130,8 @@ def test_a_stock_capture_is_decoded_and_followed_as_it_loads(tmp_path: Any) -> N
 
     from mitmproxy import io
 
-    from viewer.inbox import Inbox
-    from viewer.sources import CaptureSource
+    from dspscope.viewer.inbox import Inbox
+    from dspscope.viewer.sources import CaptureSource
 
     path = tmp_path / "stock.mitm"
     with open(path, "wb") as fh:

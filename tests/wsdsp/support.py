@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from wsdsp import Message, mtom
+from dspscope.wsdsp import Message, mtom
 
 FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 QNAME_TEXT = re.compile(r"([A-Za-z_][\w.-]*):([A-Za-z_][\w.-]*)")
@@ -150,8 +150,8 @@ PSP = "C4F199C7-6876-4549-A86E-A85035952448"
 
 def built_messages() -> dict[str, tuple[Message, Message | None]]:
     """One message from every builder: name -> (message, the request it answers)."""
-    from wsdsp import build
-    from wsdsp.names import FILESHARE, SHAREPOINT
+    from dspscope.wsdsp import build
+    from dspscope.wsdsp.names import FILESHARE, SHAREPOINT
 
     create = build.create_post_scan_job(
         to=SERVER, user=USER, psp_id=PSP, document_root="Invoices",

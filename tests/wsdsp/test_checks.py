@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from dspscope.wsdsp import AttachmentData, Encoded, Message, build, checks, decode, encode
+from dspscope.wsdsp.names import DSP, EMAIL
 from tests.wsdsp import support
-from wsdsp import AttachmentData, Encoded, Message, build, checks, decode, encode
-from wsdsp.names import DSP, EMAIL
 
 BUILT = support.built_messages()
 VENDOR = "urn:vendor:acme"
@@ -159,7 +159,7 @@ def test_codec_docstring_lists_every_code_it_can_emit() -> None:
     """The codes are a contract (README, viewer, rules): a new one must be listed."""
     from pathlib import Path
 
-    from wsdsp import codec
+    from dspscope.wsdsp import codec
 
     emitted: set[str] = set()
     for module in ("codec.py", "mtom.py"):

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
+from dspscope.wsdsp import AttachmentData, build, encode
 from tests.wsdsp import support
-from wsdsp import AttachmentData, build, encode
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "wsdsp" / "samples" / "createpostscanjob.xml"
+SAMPLE = ROOT / "dspscope" / "wsdsp" / "samples" / "createpostscanjob.xml"
 CONTRACT = {"protocol", "soap_version", "kind", "operation", "action", "message_id", "relates_to",
             "to", "job_token", "fields", "fault", "attachments", "findings"}
 
 
 def dspscope(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "addons.cli", *args], cwd=ROOT, input=stdin,
+    return subprocess.run([sys.executable, "-m", "dspscope", *args], cwd=ROOT, input=stdin,
                           capture_output=True, timeout=60)
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from dspscope.wsdsp import Message, decode
+from dspscope.wsdsp.names import DSD, DSP, SOAP12
 from tests.wsdsp import support
-from wsdsp import Message, decode
-from wsdsp.names import DSD, DSP, SOAP12
 
 ANON = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 FILESHARE = "http://schemas.microsoft.com/windows/2007/10/imaging/postscan/filter/fileshare"

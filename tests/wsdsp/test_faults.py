@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from dspscope.wsdsp import Fault, Message, build, decode, encode
+from dspscope.wsdsp.names import ANONYMOUS, DSP, FAULTS, SOAP11, WSA, WSA10
 from tests.wsdsp import support
-from wsdsp import Fault, Message, build, decode, encode
-from wsdsp.names import ANONYMOUS, DSP, FAULTS, SOAP11, WSA, WSA10
 
 CREATE = support.built_messages()["create"][0]
 

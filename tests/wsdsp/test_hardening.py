@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from dspscope.wsdsp import Message, build, codec, decode, encode
 from tests.wsdsp import support
-from wsdsp import Message, build, codec, decode, encode
 
 TOKEN = "1ba72b60-c873-4d9d-b523-66616fe03ea9"
 # A real message (built, never hand-written) whose JobToken text is the slot
@@ -103,7 +103,7 @@ def test_billion_laughs_python_memory_is_bounded() -> None:
 
 RSS_PROBE = """
 import resource, sys
-from wsdsp import decode
+from dspscope.wsdsp import decode
 from tests.wsdsp.test_hardening import CLASSIC, HIDING, ONE_GB, _hide
 decode(b'<a/>')
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

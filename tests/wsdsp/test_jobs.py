@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dspscope.wsdsp import Message, build, decode, encode
+from dspscope.wsdsp.jobs import DONE, TRANSITIONS, JobState, JobTracker, Observation
 from tests.wsdsp import support
-from wsdsp import Message, build, decode, encode
-from wsdsp.jobs import DONE, TRANSITIONS, JobState, JobTracker, Observation
 
 SERVER = support.SERVER
 SINK = support.SINK
@@ -344,7 +344,7 @@ SEQUENCE_CODES = {"job.unknown-token", "job.after-end", "job.duplicate-document-
 
 
 def test_documented_codes_are_the_ones_the_module_lists() -> None:
-    from wsdsp import jobs
+    from dspscope.wsdsp import jobs
 
     doc = (jobs.__doc__ or "").split("Sequence finding codes:", 1)[1]
     assert set(re.findall(r"[a-z]+\.[a-z-]+", doc)) == SEQUENCE_CODES

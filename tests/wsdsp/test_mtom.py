@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.wsdsp import support
-from wsdsp import AttachmentData, Message, build, decode, encode
 
 TO = "https://scan.example:5362/ScanServer/4d15d73c-bbcd-4cba-beae-07e1f8ea9475"
 TOKEN = "264a19bf-3604-4603-b59d-b47e0f669a1e"
@@ -291,7 +291,7 @@ def test_include_with_a_comment_inside_is_counted_once() -> None:
 @pytest.mark.parametrize("start", ["<root@dspscope>", None, "<nowhere@x>"])
 @pytest.mark.parametrize("close", [True, False])
 def test_root_part_alone_is_the_root_split_finds(start: str | None, close: bool) -> None:
-    from wsdsp import mtom
+    from dspscope.wsdsp import mtom
 
     body, ct = package(xml_of(send_image("png")), [("a@x", support.image("png")), ("b@x", b"zz")],
                        start=start, close=close)
@@ -299,7 +299,7 @@ def test_root_part_alone_is_the_root_split_finds(start: str | None, close: bool)
 
 
 def test_root_part_does_not_read_past_the_root() -> None:
-    from wsdsp import mtom
+    from dspscope.wsdsp import mtom
 
     body, ct = package(xml_of(send_image("png")), [("a@x", support.image("png"))], close=False)
     cut = body[: body.index(b"Content-ID: <a@x>")]  # the image part never arrives

@@ -9,8 +9,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.wsdsp import support
-from wsdsp import AttachmentData, Message, build, decode, encode
 
 # Generous per-example deadline: two cores may be busy with other suites.
 # A hang (or a blow-up) still fails, with the example that caused it.

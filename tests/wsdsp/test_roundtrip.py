@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.wsdsp import support
 from tests.wsdsp.test_examples import EXAMPLES
-from wsdsp import AttachmentData, Message, build, decode, encode
 
 BUILT = support.built_messages()
 

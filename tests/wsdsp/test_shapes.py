@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dspscope.wsdsp import Message, decode, encode, shapes
 from tests.wsdsp import support
-from wsdsp import Message, decode, encode, shapes
 
 GAP = re.compile(rb">([^<]*)<")
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from dspscope.wsdsp import Message, build, decode, encode
+from dspscope.wsdsp.names import ANONYMOUS, DSP, WSA
 from tests.wsdsp import support
-from wsdsp import Message, build, decode, encode
-from wsdsp.names import ANONYMOUS, DSP, WSA
 
 TOKEN = support.TOKEN
 VENDOR = "urn:vendor:acme:scan"

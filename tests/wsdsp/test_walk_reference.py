@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from wsdsp import checks, codec
-from wsdsp.names import DSP, EMAIL, FILESHARE, PSP, XOP
+from dspscope.wsdsp import checks, codec
+from dspscope.wsdsp.names import DSP, EMAIL, FILESHARE, PSP, XOP
 
 VENDOR = "urn:vendor:acme"
 NAMESPACES = [DSP, DSP, PSP, FILESHARE, EMAIL, XOP, VENDOR, ""]

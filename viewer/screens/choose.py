@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from viewer.safe import literal
+from dspscope.viewer.safe import literal
 
 
 class Choose(ModalScreen[str | None]):

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from viewer import filters
+from dspscope.viewer import filters
 
 EXTRA_KEYS = (
     ("everywhere", "ctrl+p", "command palette (every action by name)"),
@@ -24,15 +24,15 @@ EXTRA_KEYS = (
 
 
 def binding_groups() -> list[tuple[str, list[Binding]]]:
-    from viewer.app import DspscopeApp
-    from viewer.screens.intercept import InterceptScreen
-    from viewer.screens.job import JobScreen
-    from viewer.screens.main import MainScreen
-    from viewer.screens.replay import ReplayScreen
-    from viewer.widgets.attachments import Attachments
-    from viewer.widgets.filter_bar import FilterBar
-    from viewer.widgets.row_list import RowList
-    from viewer.widgets.rules_panel import RuleList
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.screens.intercept import InterceptScreen
+    from dspscope.viewer.screens.job import JobScreen
+    from dspscope.viewer.screens.main import MainScreen
+    from dspscope.viewer.screens.replay import ReplayScreen
+    from dspscope.viewer.widgets.attachments import Attachments
+    from dspscope.viewer.widgets.filter_bar import FilterBar
+    from dspscope.viewer.widgets.row_list import RowList
+    from dspscope.viewer.widgets.rules_panel import RuleList
 
     groups: list[tuple[str, list[Binding]]] = []
     for title, owner in (

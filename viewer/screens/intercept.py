@@ -18,16 +18,16 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from viewer.controls import Answer, InterceptControl
-from viewer.detail_text import body_of
-from viewer.safe import literal, printable
-from viewer.store import Row
-from viewer.xmltext import indented, xml_span
-from wsdsp import build, decode, encode, names
-from wsdsp.codec import parse_envelope
+from dspscope.viewer.controls import Answer, InterceptControl
+from dspscope.viewer.detail_text import body_of
+from dspscope.viewer.safe import literal, printable
+from dspscope.viewer.store import Row
+from dspscope.viewer.xmltext import indented, xml_span
+from dspscope.wsdsp import build, decode, encode, names
+from dspscope.wsdsp.codec import parse_envelope
 
 if TYPE_CHECKING:
-    from viewer.app import DspscopeApp
+    from dspscope.viewer.app import DspscopeApp
 
 
 def spliced(body: bytes, content_type: str | None, xml: str) -> bytes:
@@ -121,7 +121,7 @@ class InterceptScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_answer_fault(self) -> None:
-        from viewer.screens.choose import Choose
+        from dspscope.viewer.screens.choose import Choose
 
         choices = [(subcode, f"{code}: {reason}") for subcode, (code, reason, _) in names.FAULTS.items()]
 

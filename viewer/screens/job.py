@@ -13,18 +13,18 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from viewer import format as fmt
-from viewer.messages import RowsChanged
-from viewer.safe import literal
-from viewer.store import Row
-from viewer.widgets.detail import Detail
-from viewer.widgets.job_list import outcome_of
-from viewer.widgets.row_list import RowList
-from viewer.widgets.timeline import Timeline
-from wsdsp.jobs import Job
+from dspscope.viewer import format as fmt
+from dspscope.viewer.messages import RowsChanged
+from dspscope.viewer.safe import literal
+from dspscope.viewer.store import Row
+from dspscope.viewer.widgets.detail import Detail
+from dspscope.viewer.widgets.job_list import outcome_of
+from dspscope.viewer.widgets.row_list import RowList
+from dspscope.viewer.widgets.timeline import Timeline
+from dspscope.wsdsp.jobs import Job
 
 if TYPE_CHECKING:
-    from viewer.app import DspscopeApp
+    from dspscope.viewer.app import DspscopeApp
 
 
 def summary_text(job: Job, rows: list[Row]) -> Text:

@@ -13,21 +13,21 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
-from viewer.filters import FilterError, parse
-from viewer.messages import FilterApplied, FilterSubmitted, ProxyState, RowsChanged
-from viewer.safe import literal
-from viewer.store import Row
-from viewer.widgets.detail import Detail
-from viewer.widgets.exchange_list import ExchangeList
-from viewer.widgets.filter_bar import FilterBar
-from viewer.widgets.job_list import JobList
-from viewer.widgets.log_panel import LogPanel
-from viewer.widgets.row_list import RowList
-from viewer.widgets.rules_panel import RulesPanel
-from viewer.widgets.status_bar import StatusBar
+from dspscope.viewer.filters import FilterError, parse
+from dspscope.viewer.messages import FilterApplied, FilterSubmitted, ProxyState, RowsChanged
+from dspscope.viewer.safe import literal
+from dspscope.viewer.store import Row
+from dspscope.viewer.widgets.detail import Detail
+from dspscope.viewer.widgets.exchange_list import ExchangeList
+from dspscope.viewer.widgets.filter_bar import FilterBar
+from dspscope.viewer.widgets.job_list import JobList
+from dspscope.viewer.widgets.log_panel import LogPanel
+from dspscope.viewer.widgets.row_list import RowList
+from dspscope.viewer.widgets.rules_panel import RulesPanel
+from dspscope.viewer.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from viewer.app import DspscopeApp
+    from dspscope.viewer.app import DspscopeApp
 
 DETAIL_DELAY = 0.12
 #: Above this many rows a filter runs in a worker thread.  A field filter

@@ -19,14 +19,14 @@ from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from viewer import format as fmt
-from viewer.detail_text import body_of, code
-from viewer.safe import literal
-from viewer.store import Row
-from viewer.xmltext import pretty
+from dspscope.viewer import format as fmt
+from dspscope.viewer.detail_text import body_of, code
+from dspscope.viewer.safe import literal
+from dspscope.viewer.store import Row
+from dspscope.viewer.xmltext import pretty
 
 if TYPE_CHECKING:
-    from viewer.app import DspscopeApp
+    from dspscope.viewer.app import DspscopeApp
 
 
 def target_of(flow: http.HTTPFlow) -> str:
@@ -127,7 +127,7 @@ class ReplayScreen(Screen[None]):
         return flows or [self.flow]
 
     async def _replay(self) -> None:
-        from addons.replay.client import ClientOptions, replay_flows
+        from dspscope.replay.client import ClientOptions, replay_flows
 
         flows = self._flows()
         options = ClientOptions(ssl=not self.insecure, events=False, concurrency=1,
@@ -145,7 +145,7 @@ class ReplayScreen(Screen[None]):
         self._show(result, len(flows))
 
     def _show(self, result: Any, count: int) -> None:
-        from wsdsp import encode
+        from dspscope.wsdsp import encode
 
         dark = self.app.current_theme.dark
         title = Text(f"live  HTTP {fmt.status(result.status)}  {fmt.seconds(result.latency)}",

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from viewer.detail_text import AttachmentInfo, attachment_bytes, attachment_summary
-from viewer.preview import halfblocks, load
-from viewer.safe import literal
+from dspscope.viewer.detail_text import AttachmentInfo, attachment_bytes, attachment_summary
+from dspscope.viewer.preview import halfblocks, load
+from dspscope.viewer.safe import literal
 
 PREVIEW_COLUMNS = 80
 PREVIEW_ROWS = 40

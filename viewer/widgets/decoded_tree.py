@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from viewer.safe import literal
+from dspscope.viewer.safe import literal
 
 MAX_NODES = 3000
 HEADLINE = ("protocol", "kind", "operation", "action", "message_id", "relates_to", "to",

@@ -13,10 +13,10 @@ from textual.binding import Binding
 from textual.containers import ScrollableContainer, Vertical
 from textual.widgets import Static, TabbedContent, TabPane
 
-from viewer import detail_text
-from viewer.store import Row
-from viewer.widgets.attachments import Attachments
-from viewer.widgets.decoded_tree import DecodedTree
+from dspscope.viewer import detail_text
+from dspscope.viewer.store import Row
+from dspscope.viewer.widgets.attachments import Attachments
+from dspscope.viewer.widgets.decoded_tree import DecodedTree
 
 TABS = ("decoded", "xml", "headers", "attachments", "findings", "diff")
 

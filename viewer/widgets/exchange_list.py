@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from rich.style import Style
 
-from viewer import format as fmt
-from viewer.store import Row, Store
-from viewer.widgets.row_list import Cell, Column, RowList, cell
+from dspscope.viewer import format as fmt
+from dspscope.viewer.store import Row, Store
+from dspscope.viewer.widgets.row_list import Cell, Column, RowList, cell
 
 
 def notes_of(row: Row) -> str:

@@ -10,8 +10,8 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from viewer.messages import FilterApplied, FilterSubmitted
-from viewer.safe import literal
+from dspscope.viewer.messages import FilterApplied, FilterSubmitted
+from dspscope.viewer.safe import literal
 
 DEBOUNCE = 0.25
 PLACEHOLDER = "filter: op:SendImage job:264a status:>=400 fault device:10.0.0.5 has:findings rule:busy text   (? for help)"

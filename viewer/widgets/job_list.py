@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from rich.style import Style
 
-from viewer import format as fmt
-from viewer.store import Store
-from viewer.widgets.row_list import Cell, Column, RowList, cell
-from wsdsp.jobs import Job, JobState
+from dspscope.viewer import format as fmt
+from dspscope.viewer.store import Store
+from dspscope.viewer.widgets.row_list import Cell, Column, RowList, cell
+from dspscope.wsdsp.jobs import Job, JobState
 
 
 def outcome_of(job: Job) -> str:

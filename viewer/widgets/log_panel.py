@@ -7,7 +7,7 @@ import time
 
 from textual.widgets import Log
 
-from viewer.safe import printable
+from dspscope.viewer.safe import printable
 
 MAX_LINES = 5000
 

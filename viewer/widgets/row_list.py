@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from viewer.safe import printable
+from dspscope.viewer.safe import printable
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from viewer.controls import RuleInfo, RulesControl
-from viewer.safe import literal
-from viewer.widgets.row_list import Cell, Column, RowList, cell
+from dspscope.viewer.controls import RuleInfo, RulesControl
+from dspscope.viewer.safe import literal
+from dspscope.viewer.widgets.row_list import Cell, Column, RowList, cell
 
 REFRESH_EVERY = 1.0
 HELP_LINE = "space: switch a rule on/off   r: reload the rule files   p: load a preset"
@@ -137,7 +137,7 @@ class RulesPanel(Vertical):
     def choose_preset(self) -> None:
         if self.control is None:
             return
-        from viewer.screens.choose import Choose
+        from dspscope.viewer.screens.choose import Choose
 
         choices = [(name, summary) for name, summary in self.control.presets()]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from viewer.safe import literal
+from dspscope.viewer.safe import literal
 
 
 class StatusBar(Static):

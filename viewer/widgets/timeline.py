@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from rich.style import Style
 
-from viewer import format as fmt
-from viewer.store import Row
-from viewer.widgets.exchange_list import notes_of
-from viewer.widgets.row_list import Cell, Column, RowList, cell
+from dspscope.viewer import format as fmt
+from dspscope.viewer.store import Row
+from dspscope.viewer.widgets.exchange_list import notes_of
+from dspscope.viewer.widgets.row_list import Cell, Column, RowList, cell
 
 
 class Timeline(RowList):

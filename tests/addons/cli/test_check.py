@@ -4,7 +4,7 @@ import json
 
 from mitmproxy import io as mitm_io
 
-from addons.cli import main
+from dspscope.cli import main
 from tests.addons import support
 
 

@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
-from addons import chain
-from addons.cli import UsageError
-from addons.cli import proxy as command
+from dspscope.addons import chain
+from dspscope.cli import UsageError
+from dspscope.cli import proxy as command
 
 
 def options(*argv, home=None, monkeypatch=None):
@@ -77,8 +77,8 @@ def test_usage_errors(argv, match):
 def test_rules_need_the_rules_addon(monkeypatch, tmp_path):
     rules = tmp_path / "r.yaml"
     rules.write_text("")
-    monkeypatch.setattr(chain, "RULES_MODULE", "addons.no_such_module")
+    monkeypatch.setattr(chain, "RULES_MODULE", "dspscope.addons.no_such_module")
     with pytest.raises(UsageError, match="rules support not available"):
         options("--upstream", "https://s", "--rules", str(rules))
-    monkeypatch.setattr(chain, "RULES_MODULE", "addons.chain")
+    monkeypatch.setattr(chain, "RULES_MODULE", "dspscope.addons.chain")
     assert options("--upstream", "https://s", "--rules", str(rules))[chain.RULES_OPTION] == [str(rules)]

@@ -1,5 +1,0 @@
-import sys
-
-from addons.cli import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from dspscope.cli import main
+
+sys.exit(main())

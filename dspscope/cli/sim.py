@@ -1,0 +1,339 @@
+"""dspscope sim server|device: the simulated DSM scan server and scan device."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from pathlib import Path
+
+HELP = "run a simulated DSM scan server or scan device (for testing without hardware)"
+DESCRIPTION = """\
+Both ends of WS-DSP as real network programs, so that the proxy, the viewer
+and tests run on one machine, and so that a real device can be tested
+against a simulated server, or a real server with a simulated device.
+
+  server   a stateful scan server: discovery, metadata, post-scan jobs,
+           WS-Eventing with events pushed to subscribers, images to disk
+  device   a scanner running the whole job sequence for N jobs of M pages
+
+examples:
+  dspscope sim server                          # https://127.0.0.1:5362/ScanServer
+  dspscope sim server --port 0 --no-tls --store /tmp/scans
+  dspscope sim device --jobs 20 --images 5 --concurrency 20 --subscribe
+  dspscope sim device --server https://scansrv.example.test:5362/ScanServer \\
+      --cafile server-ca.pem --psp 9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e --user S-1-5-21-...
+  dspscope sim device --proxy http://127.0.0.1:8080 --cafile ~/.mitmproxy/mitmproxy-ca-cert.pem
+
+Run 'dspscope sim server --help' or 'dspscope sim device --help' for options.
+"""
+
+SERVER_HELP = """\
+A simulated DSM scan server.  It prints 'listening on URL' (URL = the
+discovery address to give a device) and serves until Ctrl-C or SIGTERM.
+TLS is on by default with a self-signed certificate made on first use in
+$DSPSCOPE_HOME (else $XDG_CONFIG_HOME/dspscope or ~/.config/dspscope);
+give that file to a real device as its trusted certificate.
+"""
+
+DEVICE_HELP = """\
+A simulated scan device: for every job, Probe, metadata Get, CreatePostScanJob,
+SendImage per page, EndPostScanJob, then the end-state event (--subscribe) or
+GetPostScanJobElements until the job is final.  Retries ServerErrorTemporaryError
+with bounded back-off; any other fault fails the job.  Exit status 1 if any
+job failed.  Without --cafile it trusts the system roots and the simulated
+server's own certificate.
+"""
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)i?b?", re.IGNORECASE)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sim_role", metavar="ROLE")
+    server = sub.add_parser(
+        "server",
+        help="a simulated scan server",
+        description=SERVER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    server.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    server.add_argument(
+        "--port", type=int, default=5362, help="TCP port, 0 for any free one (default 5362)"
+    )
+    server.add_argument("--no-tls", action="store_true", help="plain HTTP instead of HTTPS")
+    server.add_argument("--cert", type=Path, help="PEM certificate to serve (with --key)")
+    server.add_argument("--key", type=Path, help="PEM private key of --cert")
+    server.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="write received images as DIR/<user>/<DocumentRootName>-<n>.<ext>",
+    )
+    server.add_argument(
+        "--processing-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait before running a job's filters (slower, more visible jobs)",
+    )
+    server.add_argument("-q", "--quiet", action="store_true", help="print only the startup lines")
+
+    device = sub.add_parser(
+        "device",
+        help="a simulated scan device",
+        description=DEVICE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    device.add_argument(
+        "--server",
+        default="https://127.0.0.1:5362/ScanServer",
+        metavar="URL",
+        help="the server's discovery address (default https://127.0.0.1:5362/ScanServer)",
+    )
+    device.add_argument("--jobs", type=int, default=1, help="jobs to run (default 1)")
+    device.add_argument("--images", type=int, default=3, help="pages per job (default 3)")
+    device.add_argument(
+        "--concurrency", type=int, default=1, help="jobs in flight at once (default 1)"
+    )
+    device.add_argument(
+        "--image-size",
+        type=_size,
+        default=100_000,
+        metavar="BYTES",
+        help="about this many bytes per image; 250k and 5M work too (default 100000)",
+    )
+    device.add_argument(
+        "--format",
+        default="png",
+        help="image format: png, jfif, tiff-single-g4, "
+        "tiff-multi-g4, pdf-a, dib, ... (default png)",
+    )
+    device.add_argument(
+        "--subscribe",
+        action="store_true",
+        help="run an event sink, subscribe, and wait for each job's end-state event",
+    )
+    device.add_argument(
+        "--sink-host", default="127.0.0.1", help="event sink address (default 127.0.0.1)"
+    )
+    device.add_argument(
+        "--sink-port", type=int, default=0, help="event sink port (default: any free one)"
+    )
+    device.add_argument("--cafile", type=Path, help="PEM file of the certificates to trust")
+    device.add_argument(
+        "--insecure", action="store_true", help="do not verify the server certificate"
+    )
+    device.add_argument(
+        "--proxy", metavar="URL", help="send through this HTTP proxy (e.g. dspscope proxy)"
+    )
+    device.add_argument(
+        "--source-address",
+        metavar="IP",
+        help="connect from this local address (e.g. 127.0.0.2 to be a second device)",
+    )
+    device.add_argument("--seed", type=int, help="seed for images, user SID and PSP id")
+    device.add_argument("--json", action="store_true", help="one JSON object per job on stdout")
+    device.add_argument(
+        "--loop", action="store_true", help="run jobs until Ctrl-C (ignores --jobs)"
+    )
+    device.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause between one job and the next in each slot",
+    )
+    device.add_argument("--user", metavar="SID", help="UserIdentifier (default: made from --seed)")
+    device.add_argument(
+        "--psp", metavar="GUID", help="PSP_Identifier of a scan process on the server"
+    )
+    device.add_argument("--document-root", default="Scan", metavar="NAME", help="DocumentRootName")
+    device.add_argument(
+        "--share", action="append", default=[], metavar="UNC", help="file share filter target"
+    )
+    device.add_argument(
+        "--email", action="append", default=[], metavar="ADDR", help="add an e-mail filter"
+    )
+    device.add_argument(
+        "--retries", type=int, default=5, help="retries after ServerErrorTemporaryError"
+    )
+    device.add_argument(
+        "--event-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for a job's outcome (default 30)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dspscope.cli import UsageError
+    from dspscope.sim.errors import SimError
+
+    if args.sim_role is None:
+        raise UsageError("say which: 'dspscope sim server' or 'dspscope sim device' (see --help)")
+    try:
+        if args.sim_role == "server":
+            return asyncio.run(_serve(args))
+        return asyncio.run(_drive(args))
+    except SimError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -------------------------------------------------------------------- server
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from dspscope.cli import UsageError
+    from dspscope.cli.running import until_signal
+    from dspscope.sim.listener import WILDCARD_HOSTS
+    from dspscope.sim.server import ScanServer
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
+    if args.no_tls and (args.cert or args.key):
+        raise UsageError("--cert/--key make no sense with --no-tls")
+    server = ScanServer(
+        args.host,
+        args.port,
+        tls_on=not args.no_tls,
+        cert=args.cert,
+        key=args.key,
+        store=args.store,
+        processing_delay=args.processing_delay,
+        log=None if args.quiet else _say,
+    )
+    await server.start()
+    if args.host in WILDCARD_HOSTS:
+        print(
+            "dspscope sim server: warning: listening on all interfaces; anyone on the network "
+            "can reach this server",
+            file=sys.stderr,
+        )
+    print(f"WS-DSP endpoint {server.endpoint}")
+    if server.tls_on:
+        print(f"certificate {server.cert} (a device must trust it: --cafile {server.cert})")
+    if args.store:
+        print(f"storing images under {args.store}")
+    # Last startup line, the one scripts wait for: everything above is printed by then.
+    print(f"dspscope sim server: listening on {server.url}", flush=True)
+    try:
+        await until_signal()
+    finally:
+        _say("stopping")
+        await server.stop()
+    return 0
+
+
+def _say(line: str) -> None:
+    from dspscope.sim.report import printable
+
+    print(f"{time.strftime('%H:%M:%S')} {printable(line)}", flush=True)
+
+
+# -------------------------------------------------------------------- device
+
+
+async def _drive(args: argparse.Namespace) -> int:
+    from dspscope.cli import UsageError
+    from dspscope.cli.running import on_signals
+    from dspscope.sim.device import SimulatedDevice
+    from dspscope.sim.errors import SimError
+    from dspscope.sim.images import supported
+    from dspscope.sim.report import Reporter
+    from dspscope.sim.results import DeviceOptions
+
+    for name, low in (("jobs", 1), ("images", 0), ("concurrency", 1), ("retries", 0)):
+        if getattr(args, name) < low:
+            raise UsageError(f"--{name} must be at least {low}")
+    if args.format not in supported():
+        raise UsageError(f"--format {args.format!r}: choose one of {', '.join(supported())}")
+    if args.cafile and args.insecure:
+        raise UsageError("--cafile and --insecure contradict each other; give one")
+    options = DeviceOptions(
+        server=args.server,
+        jobs=args.jobs,
+        images=args.images,
+        concurrency=args.concurrency,
+        image_size=args.image_size,
+        format=args.format,
+        subscribe=args.subscribe,
+        sink_host=args.sink_host,
+        sink_port=args.sink_port,
+        cafile=args.cafile,
+        insecure=args.insecure,
+        proxy=args.proxy,
+        source_address=args.source_address,
+        seed=args.seed,
+        loop=args.loop,
+        pause=args.pause,
+        user=args.user,
+        psp_id=args.psp,
+        document_root=args.document_root,
+        shares=tuple(args.share),
+        emails=tuple(args.email),
+        retries=args.retries,
+        event_timeout=args.event_timeout,
+    )
+    reporter = Reporter(
+        jobs=None if args.loop else args.jobs, images=args.images, as_json=args.json
+    )
+    device = SimulatedDevice(options, on_progress=reporter)
+    task = asyncio.create_task(device.run())
+    interrupted = False
+
+    def interrupt() -> None:
+        """First Ctrl-C: cancel the jobs in flight (the server is told); a second one quits hard."""
+        nonlocal interrupted
+        interrupted = True
+        device.stop()
+        task.cancel()
+        on_signals(None)
+
+    on_signals(interrupt)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except SimError:
+        reporter.close(None)
+        raise
+    reporter.close(device.summary)
+    if device.summary.failed:
+        return 1
+    return 130 if interrupted and not args.loop else 0
+
+
+def _size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 100000, 250k, 5M)")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    value = int(number * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit])
+    if value < 100:
+        raise argparse.ArgumentTypeError("an image needs at least 100 bytes")
+    return value
+
+
+
+if __name__ == "__main__":  # python -m dspscope.cli.sim: this command alone, without the others
+    from dspscope.cli import UsageError
+
+    _parser = argparse.ArgumentParser(
+        prog="dspscope sim",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(_parser)
+    _args = _parser.parse_args()
+    try:
+        sys.exit(run(_args))
+    except UsageError as _exc:
+        print(f"dspscope sim: {_exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
