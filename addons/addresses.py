@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from dspscope.addons import decode
+from dspscope.addons import bodies, decoded, metadata
 from dspscope.wsdsp.mtom import content_type_params, root_part
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Addresses:
                     f"{ctx.options.dspscope_advertise!r}")
 
     def _active(self, flow: http.HTTPFlow) -> ReverseMode | None:
-        if not ctx.options.dspscope_rewrite_addresses or decode.decoded(flow).relayed_to:
+        if not ctx.options.dspscope_rewrite_addresses or decoded.state_of(flow).relayed_to:
             return None
         return reverse_mode(flow)
 
@@ -167,7 +167,7 @@ class Addresses:
             self._advertise_proxy(flow, flow.response)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1
-            decode.report_error(flow, "address rewrite", exc)
+            decoded.report_error(flow, "address rewrite", exc)
 
     def request(self, flow: http.HTTPFlow) -> None:
         mode = self._active(flow)
@@ -177,10 +177,10 @@ class Addresses:
             self._map_back(flow, mode)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1
-            decode.report_error(flow, "address map-back", exc)
+            decoded.report_error(flow, "address map-back", exc)
 
     def _advertise_proxy(self, flow: http.HTTPFlow, response: http.Response) -> None:
-        msg = decode.message(flow, "response")
+        msg = decoded.message(flow, "response")
         if msg.protocol not in _ADVERTISING or msg.kind != "response":
             return
         scheme, netloc = proxy_origin(flow, ctx.options.dspscope_advertise)
@@ -189,7 +189,7 @@ class Addresses:
             ours = with_origin(url, scheme, netloc)
             if ours != url:
                 mapping[url] = ours
-        body = decode.body_of(response)
+        body = bodies.body_of(response)
         changed = substitute(body, mapping, response.headers.get("content-type")) if body else None
         if changed is None:
             return
@@ -197,10 +197,10 @@ class Addresses:
         self.rewritten += 1
         for old, new in mapping.items():
             self._remember(new, old)
-            decode.note_rewrite(flow, "response", "address", old, new)
+            metadata.note_rewrite(flow, "response", "address", old, new)
 
     def _map_back(self, flow: http.HTTPFlow, mode: ReverseMode) -> None:
-        msg = decode.message(flow, "request")
+        msg = decoded.message(flow, "request")
         to = msg.to
         if msg.protocol == "not-soap" or not is_url(to):
             return
@@ -209,16 +209,16 @@ class Addresses:
         if origin_key(to) != origin_key(f"{scheme}://{netloc}/"):
             return
         original = self.back.get(to) or with_origin(to, mode.scheme, _netloc(mode.address))
-        body = decode.body_of(flow.request)
+        body = bodies.body_of(flow.request)
         found = (substitute_moving(body, {to: original}, flow.request.headers.get("content-type"))
                  if body else None)
         if found is None:
             return
         changed, end, moved = found
         flow.request.content = changed
-        decode.note_rewrite(flow, "request", "address", to, original)
+        metadata.note_rewrite(flow, "request", "address", to, original)
         # Only wsa:To changed: keep the decode rather than parse the body again.
-        decode.keep_decoded(flow, "request", replace(msg, to=original), moved=(end, moved))
+        decoded.keep_decoded(flow, "request", replace(msg, to=original), moved=(end, moved))
 
     def _remember(self, ours: str, theirs: str) -> None:
         self.back[ours] = theirs

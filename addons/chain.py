@@ -20,9 +20,10 @@ from dspscope.addons.abandoned import Abandoned
 from dspscope.addons.addresses import Addresses
 from dspscope.addons.capture import JsonlCapture, SaveCapture
 from dspscope.addons.contentview import ContentView
-from dspscope.addons.decode import Decode, Track
+from dspscope.addons.decode import Decode
 from dspscope.addons.events import Events
 from dspscope.addons.headless import Headless
+from dspscope.addons.track import Track
 
 RULES_MODULE = "dspscope.addons.faults"
 RULES_CLASS = "Faults"

@@ -19,7 +19,8 @@ from xml.etree import ElementTree as ET
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from dspscope.addons.decode import analyze, message
+from dspscope.addons.decoded import message
+from dspscope.addons.metadata import analyze
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mitmproxy import contentviews, http
 
-from dspscope.addons.decode import METADATA_KEY
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.wsdsp import decode
 
 NAME = "WS-DSP"

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import ctx, exceptions, http
 
-from dspscope.addons import decode
+from dspscope.addons import bodies, decoded, metadata
 from dspscope.addons.addresses import is_url, proxy_origin, substitute
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class Events:
                 self._rewrite_subscribe(flow)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1
-            decode.report_error(flow, "events", exc)
+            decoded.report_error(flow, "events", exc)
 
     def base_url(self, flow: http.HTTPFlow, original: str) -> str:
         assert self._spec is not None
@@ -177,21 +177,21 @@ class Events:
         return f"{scheme or urlsplit(original).scheme}://{host}:{port}"
 
     def _rewrite_subscribe(self, flow: http.HTTPFlow) -> None:
-        msg = decode.message(flow, "request")
+        msg = decoded.message(flow, "request")
         if msg.protocol != "ws-eventing" or msg.operation != "Subscribe" or msg.kind != "request":
             return
         mapping = {}
         for sink in _subscription_sinks(msg.fields):
             if not urlsplit(sink).path.startswith(PREFIX):
                 mapping[sink] = self.base_url(flow, sink) + PREFIX + sink_key(sink)
-        body = decode.body_of(flow.request)
+        body = bodies.body_of(flow.request)
         changed = substitute(body, mapping, flow.request.headers.get("content-type")) if body else None
         if changed is None:
             return
         flow.request.content = changed
         self.subscriptions += 1
         for old, new in mapping.items():
-            decode.note_rewrite(flow, "request", "notify-to", old, new)
+            metadata.note_rewrite(flow, "request", "notify-to", old, new)
 
     def _relay(self, flow: http.HTTPFlow) -> None:
         ours = flow.request.pretty_url
@@ -200,18 +200,18 @@ class Events:
         if sink is None:
             self.errors += 1
             flow.response = http.Response.make(404, b"", {"content-type": "text/plain"})
-            decode.report_error(flow, "events", ValueError(f"no event sink in {flow.request.path!r}"))
+            decoded.report_error(flow, "events", ValueError(f"no event sink in {flow.request.path!r}"))
             return
-        msg = decode.message(flow, "request")
+        msg = decoded.message(flow, "request")
         flow.request.url = sink
         flow.request.host_header = urlsplit(sink).netloc
-        decode.decoded(flow).relayed_to = sink
+        decoded.state_of(flow).relayed_to = sink
         self.relayed += 1
         if msg.to and urlsplit(msg.to).path.startswith(PREFIX):
-            body = decode.body_of(flow.request)
+            body = bodies.body_of(flow.request)
             changed = (substitute(body, {msg.to: sink}, flow.request.headers.get("content-type"))
                        if body else None)
             if changed is not None:
                 flow.request.content = changed
-                decode.note_rewrite(flow, "request", "event-to", msg.to, sink)
+                metadata.note_rewrite(flow, "request", "event-to", msg.to, sink)
         logger.debug("event relayed from %s to %s", ours, sink)

@@ -32,7 +32,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http.http1 import assemble_response_head
 
 from dspscope import rules
-from dspscope.addons import decode, events, faultwire
+from dspscope.addons import bodies, decoded, events, faultwire, metadata
 from dspscope.rules.engine import Decision, Firing, RuleStatus, Subject
 from dspscope.rules.presets import Preset
 from dspscope.rules.spec import Rule, RuleSet, Side
@@ -195,7 +195,7 @@ class Faults:
             subject, request = found
             decision = self.engine.decide(subject)
         except Exception as exc:  # noqa: BLE001 - fail open
-            decode.report_error(flow, "rules", exc)
+            decoded.report_error(flow, "rules", exc)
             return
         await self._apply(flow, subject.side, decision, request)
 
@@ -270,10 +270,10 @@ class Faults:
         if not action.edits or base is None:
             return answer, None
         # Bounded: get_content() would turn a 1 MB gzip bomb into 1 GB here.
-        content = decode.body_of(base)
+        content = bodies.body_of(base)
         if content is None and base.raw_content:
             raise rules.EditError("its Content-Encoding was not undone (over "
-                                  f"{decode.DECODED_LIMIT >> 20} MB, damaged or unknown), so it "
+                                  f"{bodies.DECODED_LIMIT >> 20} MB, damaged or unknown), so it "
                                   "cannot be edited")
         content = content or b""
         args = (content, base.headers.get("content-type"), action)
@@ -324,29 +324,29 @@ def _subject(flow: http.HTTPFlow, hook: str) -> tuple[Subject, Message] | None:
     """What the rules see of the flow's request (or event) or response, and
     the decoded request; None for the device's answer to an event and for a
     streamed body."""
-    request = decode.message(flow, "request")
+    request = decoded.message(flow, "request")
     side: Side
     if hook == "request":
         side, message, wire = ("event" if request.kind == "event" else "request"), request, flow.request
     elif request.kind == "event" or flow.response is None:
         return None
     else:
-        side, message, wire = "response", decode.message(flow, "response"), flow.response
+        side, message, wire = "response", decoded.message(flow, "response"), flow.response
     if wire.stream or wire.raw_content is None:
         return None  # streamed through (stream_large_bodies): already on its way, nothing to change
     subject = Subject(
         side, request.operation or message.operation, device=_device(flow, side),
         job_token=request.job_token or message.job_token, message_id=message.message_id,
         request_message_id=request.message_id if side == "response" else None,
-        content=decode.body_of(wire) or b"", content_type=wire.headers.get("content-type"),
+        content=bodies.body_of(wire) or b"", content_type=wire.headers.get("content-type"),
     )
     return subject, request
 
 
 def _meta(flow: http.HTTPFlow) -> dict[str, Any]:
-    meta = flow.metadata.get(decode.METADATA_KEY)
+    meta = flow.metadata.get(metadata.METADATA_KEY)
     if not isinstance(meta, dict):
-        meta = flow.metadata[decode.METADATA_KEY] = {}
+        meta = flow.metadata[metadata.METADATA_KEY] = {}
     return meta
 
 
@@ -356,7 +356,7 @@ def _keep_original(flow: http.HTTPFlow, key: str, message: http.Message | None) 
         return
     original = _meta(flow).setdefault("original", {})
     if key not in original:
-        body = decode.body_of(message)  # bounded; the encoded bytes when not undone
+        body = bodies.body_of(message)  # bounded; the encoded bytes when not undone
         original[key] = (body if body is not None else message.raw_content) or b""
 
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from mitmproxy import ctx, http
 
-from dspscope.addons.decode import METADATA_KEY
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 
 

@@ -20,7 +20,8 @@ from mitmproxy import exceptions, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.utils import human
 
-from dspscope.addons.decode import METADATA_KEY, METADATA_VERSION, analyze, hashed
+from dspscope.addons.decoded import hashed
+from dspscope.addons.metadata import METADATA_KEY, METADATA_VERSION, analyze
 from dspscope.wsdsp.jobs import JobTracker
 
 

@@ -19,7 +19,8 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
-from dspscope.addons.decode import METADATA_KEY, body_of
+from dspscope.addons.bodies import body_of
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.wsdsp.redact import Redactor, blank
 
 #: Header values that are credentials: replaced whatever they hold.

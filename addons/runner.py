@@ -29,7 +29,7 @@ from mitmproxy import exceptions, log, master, options
 from mitmproxy.proxy import mode_specs
 
 from dspscope.addons import chain
-from dspscope.addons.decode import Track
+from dspscope.addons.track import Track
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 
-from dspscope.addons.decode import body_of as decoded_body
+from dspscope.addons.bodies import body_of as decoded_body
 from dspscope.viewer import format as fmt
 from dspscope.viewer.safe import literal
 from dspscope.viewer.xmltext import pretty, unified_diff

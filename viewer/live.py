@@ -210,8 +210,8 @@ class LiveSource(Source):
 
     async def _main(self) -> None:
         from dspscope.addons import chain
-        from dspscope.addons.decode import Track
         from dspscope.addons.runner import ProxyRunner, StartupError
+        from dspscope.addons.track import Track
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()

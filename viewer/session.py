@@ -16,7 +16,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from dspscope.addons.decode import body_of
+from dspscope.addons.bodies import body_of
 from dspscope.addons.record import record_of
 from dspscope.viewer.flowstore import Flows, Location
 from dspscope.viewer.store import Row, Store, row_of

@@ -16,7 +16,8 @@ from typing import Any
 
 from mitmproxy import http
 
-from dspscope.addons.decode import METADATA_KEY, body_of, device_of
+from dspscope.addons.bodies import body_of
+from dspscope.addons.metadata import METADATA_KEY, device_of
 from dspscope.addons.record import CaptureError, read_capture
 from dspscope.wsdsp.replay import Capture, Recorded, recorded
 

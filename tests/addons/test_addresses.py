@@ -4,7 +4,9 @@ import pytest
 from mitmproxy.test import taddons
 
 from dspscope.addons.addresses import Addresses, advertised, origin_key, substitute
-from dspscope.addons.decode import METADATA_KEY, Decode, message
+from dspscope.addons.decode import Decode
+from dspscope.addons.decoded import message
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.wsdsp import AttachmentData, build, encode
 from tests.addons import support
 
@@ -140,7 +142,7 @@ async def test_advertise_option_and_switch():
 
 
 async def test_a_mapped_back_upload_is_not_decoded_again(monkeypatch):
-    from dspscope.addons import decode as decode_addon
+    from dspscope.addons import decoded as decode_cache
 
     image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
     ours = support.ENDPOINT.replace(support.SERVER, PROXY)
@@ -149,8 +151,8 @@ async def test_a_mapped_back_upload_is_not_decoded_again(monkeypatch):
     f = support.flow(req, None, attachments=(AttachmentData("p1@d", image),), reverse=UPSTREAM)
     message(f, "request")  # decoded on arrival, as the Decode addon does
     calls = []
-    real = decode_addon.decode
-    monkeypatch.setattr(decode_addon, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = decode_cache.decode
+    monkeypatch.setattr(decode_cache, "decode", lambda *a, **k: calls.append(a) or real(*a, **k))
     await run(f)
     got = message(f, "request")
     assert calls == [] and got.to == ours.replace(PROXY, UPSTREAM)  # the reverse target

@@ -8,7 +8,7 @@ from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 
 from dspscope.addons import chain
-from dspscope.addons.decode import METADATA_KEY
+from dspscope.addons.metadata import METADATA_KEY
 from tests.addons import support
 
 SCRIPT = Path(__file__).resolve().parents[2] / "addons" / "dspscope.py"

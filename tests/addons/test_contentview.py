@@ -4,7 +4,7 @@ from mitmproxy import contentviews
 from mitmproxy.test import taddons, tflow
 
 from dspscope.addons.contentview import NAME, ContentView, priority, render
-from dspscope.addons.decode import Track
+from dspscope.addons.track import Track
 from dspscope.wsdsp import build
 from tests.addons import support
 

@@ -5,8 +5,11 @@ import asyncio
 import pytest
 from mitmproxy.test import taddons, tflow
 
-from dspscope.addons import decode as decode_addon
-from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons import decoded as decode_cache
+from dspscope.addons.decode import Decode
+from dspscope.addons.decoded import message, state_of
+from dspscope.addons.metadata import METADATA_KEY
+from dspscope.addons.track import Track
 from dspscope.wsdsp import build
 from tests.addons import support
 
@@ -38,18 +41,18 @@ async def test_metadata_of_an_exchange():
 
 async def test_decode_once_and_again_only_when_the_body_changes(monkeypatch):
     calls = []
-    real = decode_addon.decode
+    real = decode_cache.decode
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(decode_addon, "decode", counting)
+    monkeypatch.setattr(decode_cache, "decode", counting)
     req = support.create()
     f = support.flow(req, support.created(req))
     first = message(f, "request")
     assert message(f, "request") is first
-    assert decoded(f).request is first
+    assert state_of(f).request is first
     assert len(calls) == 1
     f.request.content = f.request.content.replace(b"Scan", b"Other")
     assert message(f, "request") is not first
@@ -72,7 +75,7 @@ async def test_errors_leave_the_flow_untouched(monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(decode_addon, "decode", broken)
+    monkeypatch.setattr(decode_cache, "decode", broken)
     req = support.create()
     f = support.flow(req, support.created(req))
     before = (f.request.raw_content, f.response.raw_content, f.request.headers.fields)
@@ -114,14 +117,14 @@ async def test_large_bodies_are_decoded_off_the_event_loop(monkeypatch):
         threads.append(func)
         return await real(func, *args)
 
-    monkeypatch.setattr(decode_addon.asyncio, "to_thread", spy)
+    monkeypatch.setattr(decode_cache.asyncio, "to_thread", spy)
     send = build.send_image(to=support.ENDPOINT, token=support.TOKEN, document_id=1,
                             format="png", content_id="big@test")
-    image = support.PNG + bytes(decode_addon.THREAD_THRESHOLD)
+    image = support.PNG + bytes(decode_cache.THREAD_THRESHOLD)
     f = support.flow(send, attachments=(support.AttachmentData("big@test", image),))
     await cycle(f, Decode())
     assert threads
-    assert decoded(f).request.attachments[0].size == len(image)
+    assert state_of(f).request.attachments[0].size == len(image)
 
 
 async def test_events_are_tracked_as_events():

@@ -4,8 +4,11 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons.decode import Decode
+from dspscope.addons.decoded import message, state_of
 from dspscope.addons.events import PREFIX, Events, parse_events, sink_address, sink_key
+from dspscope.addons.metadata import METADATA_KEY
+from dspscope.addons.track import Track
 from dspscope.wsdsp import build
 from tests.addons import support
 
@@ -67,7 +70,7 @@ async def test_events_are_relayed_to_the_real_sink():
     assert f.request.url == SINK
     assert f.request.host_header == "10.0.0.7:9000"
     assert message(f, "request").to == SINK
-    assert decoded(f).relayed_to == SINK
+    assert state_of(f).relayed_to == SINK
     assert events.relayed == 1
 
 

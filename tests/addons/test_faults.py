@@ -14,9 +14,12 @@ from mitmproxy import exceptions, http
 from mitmproxy.test import taddons
 
 from dspscope.addons import faults as faults_module
-from dspscope.addons.decode import METADATA_KEY, Decode, Track, decoded, message
+from dspscope.addons.decode import Decode
+from dspscope.addons.decoded import message, state_of
 from dspscope.addons.events import PREFIX, sink_key
 from dspscope.addons.faults import Faults
+from dspscope.addons.metadata import METADATA_KEY
+from dspscope.addons.track import Track
 from dspscope.wsdsp import AttachmentData, build, decode
 from tests.addons import support
 
@@ -441,7 +444,7 @@ async def test_metadata_survives_tracking(chain: Any) -> None:
     await run.through(f)
     meta = f.metadata[METADATA_KEY]
     assert meta["operation"] == "CreatePostScanJob" and meta["rules"][0]["name"] == "r"
-    assert decoded(f).errors == []
+    assert state_of(f).errors == []
 
 
 async def test_streamed_bodies_are_left_alone(chain: Any) -> None:

@@ -4,8 +4,8 @@ import io
 
 from mitmproxy.test import taddons, tflow
 
-from dspscope.addons.decode import Track
 from dspscope.addons.headless import Headless, exchange_line, findings_text, job_line
+from dspscope.addons.track import Track
 from tests.addons import support
 
 

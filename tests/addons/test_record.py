@@ -7,7 +7,7 @@ import pytest
 from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons, tflow
 
-from dspscope.addons.decode import METADATA_KEY, Track
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.addons.record import (
     CaptureError,
     has_metadata,
@@ -16,6 +16,7 @@ from dspscope.addons.record import (
     record_of,
     records,
 )
+from dspscope.addons.track import Track
 from tests.addons import support
 
 KEYS = {"id", "time", "client", "server", "method", "url", "status", "duration_ms", "protocol",

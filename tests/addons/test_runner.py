@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from mitmproxy import http
 
-from dspscope.addons.decode import METADATA_KEY
+from dspscope.addons.metadata import METADATA_KEY
 from dspscope.addons.runner import ProxyRunner, StartupError
 
 

@@ -26,7 +26,7 @@ from mitmproxy import http
 from mitmproxy.io import tnetstring
 from mitmproxy.test import tflow
 
-from dspscope.addons.decode import analyze, write_metadata
+from dspscope.addons.metadata import analyze, write_metadata
 from dspscope.sim import images
 from dspscope.sim.jobs import JobBook
 from dspscope.wsdsp import AttachmentData, Message, build, decode, encode

@@ -11,7 +11,7 @@ import zlib
 import pytest
 import zstandard
 
-from dspscope.addons.decode import DECODED_LIMIT, decompress
+from dspscope.addons.bodies import DECODED_LIMIT, decompress
 from dspscope.wsdsp import decode
 from tests.reliability.corpus import in_slot
 

@@ -11,7 +11,8 @@ from mitmproxy import connection, http
 from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy.mode_specs import ProxyMode
 
-from dspscope.addons.decode import analyze, message, write_metadata
+from dspscope.addons.decoded import message
+from dspscope.addons.metadata import analyze, write_metadata
 from dspscope.sim import images
 from dspscope.wsdsp import AttachmentData, Message, build, encode
 from dspscope.wsdsp.jobs import JobTracker

@@ -1,0 +1,96 @@
+"""The record of one flow in ``flow.metadata["dspscope"]`` (saved with the
+flow): what it was, which job it belongs to, its findings, and what the
+proxy or a rule changed.
+
+``analyze`` is pure apart from the job tracker it feeds: the live proxy
+(``Track``) and offline readers of stock captures both call it, so both
+write the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mitmproxy import http
+
+from dspscope.wsdsp import Message
+from dspscope.wsdsp.jobs import JobTracker, Observation
+
+METADATA_KEY = "dspscope"
+METADATA_VERSION = 1
+
+
+def device_of(flow: http.HTTPFlow, kind: str) -> str:
+    """The device's address: the client of an exchange, the destination of
+    an event (the server is the client there)."""
+    if kind == "event":
+        return flow.request.host
+    peer = flow.client_conn.peername
+    return str(peer[0]) if peer else ""
+
+
+def analyze(
+    flow: http.HTTPFlow,
+    tracker: JobTracker,
+    request: Message,
+    response: Message | None,
+) -> tuple[dict[str, Any], Observation]:
+    """The metadata of one finished flow, feeding ``tracker`` on the way.
+
+    Pure apart from the tracker: the live proxy and offline readers of
+    stock captures both call this, so both write the same shape."""
+    kind = "event" if request.kind == "event" else "exchange"
+    device = device_of(flow, kind)
+    stamp = flow.request.timestamp_start or flow.timestamp_created
+    if kind == "event":
+        seen = tracker.event(request, exchange_id=flow.id, time=stamp)
+    else:
+        seen = tracker.exchange(request, response, device=device, exchange_id=flow.id, time=stamp)
+    first = request if request.protocol != "not-soap" or response is None else response
+    findings = [f.to_json() for f in request.findings]
+    if response is not None:
+        findings.extend(f.to_json() for f in response.findings)
+    findings.extend(f.to_json() for f in seen.findings)
+    job_token = request.job_token or (response.job_token if response is not None else None)
+    if job_token is None and seen.job is not None:
+        job_token = seen.job.token
+    meta = {
+        "version": METADATA_VERSION,
+        "kind": kind,
+        "protocol": first.protocol,
+        "operation": request.operation or (response.operation if response is not None else None),
+        "job_token": job_token,
+        "device": device,
+        "request": request.to_json(),
+        "response": response.to_json() if response is not None else None,
+        "findings": findings,
+        "error": None,
+    }
+    return meta, seen
+
+
+def write_metadata(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``meta`` into the flow's metadata, keeping what other addons
+    added (rules applied, original bodies, address rewrites)."""
+    current = flow.metadata.get(METADATA_KEY)
+    merged = dict(current) if isinstance(current, dict) else {}
+    merged.update(meta)
+    merged.setdefault("rules", [])
+    flow.metadata[METADATA_KEY] = merged
+    return merged
+
+
+def note_rewrite(flow: http.HTTPFlow, side: Literal["request", "response"], what: str, before: str, after: str) -> None:
+    """Record in the metadata that the proxy itself changed a body (address
+    rewriting; rules record theirs under "rules")."""
+    meta = flow.metadata.setdefault(METADATA_KEY, {})
+    meta.setdefault("rewrites", []).append(
+        {"side": side, "what": what, "from": before, "to": after})
+
+
+def record(flow: http.HTTPFlow) -> dict[str, Any]:
+    """The flow's dspscope record, created empty if absent (or not a dict)."""
+    meta = flow.metadata.get(METADATA_KEY)
+    if not isinstance(meta, dict):
+        meta = flow.metadata[METADATA_KEY] = {}
+    return meta
