@@ -27,7 +27,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from dspscope.addons import bodies, decoded, metadata
-from dspscope.wsdsp.mtom import content_type_params, root_part
+from dspscope.wsdsp.mtom import xml_span
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,16 @@ def substitute_moving(body: bytes, replacements: Mapping[str, str],
     """``substitute``, and where the rest of the body moved: (new body, end
     of the changed region in the old body, how many bytes what follows it
     moved)."""
-    if content_type and content_type_params(content_type)[0] == "multipart/related":
-        root = root_part(body, content_type)
-        changed = substitute(body[root.start : root.end], replacements) if root else None
-        if changed is None or root is None:
+    span = xml_span(body, content_type)
+    if span is None:
+        return None
+    if span != (0, len(body)):
+        start, end = span
+        changed = substitute(body[start:end], replacements)
+        if changed is None:
             return None
         whole = memoryview(body)
-        return (b"".join((whole[: root.start], changed, whole[root.end :])), root.end,
-                len(changed) - (root.end - root.start))
+        return b"".join((whole[:start], changed, whole[end:])), end, len(changed) - (end - start)
     if not replacements or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
         return None
     table = {escape(old).encode(): escape(new).encode() for old, new in replacements.items()}

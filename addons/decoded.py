@@ -168,7 +168,7 @@ def keep_decoded(flow: http.HTTPFlow, side: Side, message: Message,
         if body is None or not content_type:
             return False
         parts = split(body, content_type)
-        others = [p for p in parts.parts if p is not parts.root]
+        others = parts.attachments
         if len(others) != len(message.attachments) or any(
                 p.end - p.start != a.size for p, a in zip(others, message.attachments, strict=True)):
             return False

@@ -78,13 +78,13 @@ def parse_fragment(text: str) -> list[Any]:
 def edit_body(content: bytes, content_type: str | None, actions: Actions,
               *, duplicate_id: str | None = None) -> bytes:
     """The body with the rule's rewrite, addressing and malformed edits made."""
-    media, params = mtom.content_type_params(content_type) if content_type else ("", {})
-    if media != "multipart/related":
-        return edit_envelope(content, actions, duplicate_id=duplicate_id)
-    parts = mtom.split(content, content_type or "")
-    if parts.root is None:
+    span = mtom.xml_span(content, content_type)
+    if span is None:
         raise EditError("multipart body without a root part to edit")
-    start, end = parts.root.start, parts.root.end
+    start, end = span
+    if (start, end) == (0, len(content)):
+        return edit_envelope(content, actions, duplicate_id=duplicate_id)
+    params = mtom.content_type_params(content_type or "")[1]
     xml = edit_envelope(content[start:end], actions, duplicate_id=duplicate_id)
     if ("--" + params.get("boundary", "")).encode() in xml:
         raise EditError("the edited envelope contains the MIME boundary")

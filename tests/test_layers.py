@@ -91,7 +91,6 @@ def test_layer_imports_only_what_is_below_it(layer: str) -> None:
     assert broken == []
 
 
-@pytest.mark.xfail(strict=True, reason="codec and shapes import each other until the walk is split out")
 def test_wsdsp_has_no_import_cycle() -> None:
     graph = {name: {i for i in imports_of(name, path) if i in modules() and layer_of(i) == "wsdsp"}
              for name, path in modules().items() if layer_of(name) == "wsdsp"}

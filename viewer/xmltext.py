@@ -21,11 +21,7 @@ MAX_CHARS = 512 * 1024
 
 def xml_span(content: bytes, content_type: str | None) -> tuple[int, int]:
     """Where the XML of a body is: the MTOM root part, or all of it."""
-    media = mtom.content_type_params(content_type)[0] if content_type else ""
-    if media == "multipart/related":
-        root = mtom.split(content, content_type or "").root
-        return (root.start, root.end) if root is not None else (0, 0)
-    return 0, len(content)
+    return mtom.xml_span(content, content_type) or (0, 0)
 
 
 def xml_bytes(content: bytes, content_type: str | None) -> bytes:

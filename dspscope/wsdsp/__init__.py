@@ -5,7 +5,8 @@ Bytes in, frozen typed messages out (``decode``); messages in, bytes out
 Nothing here opens a socket, and nothing imports mitmproxy or textual.
 """
 
-from .codec import AttachmentData, Encoded, decode, encode
+from .codec import decode
+from .encode import AttachmentData, Encoded, encode
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .messages import Attachment, Fault, Finding, Message
 

@@ -47,6 +47,11 @@ class Multipart:
     root: Part | None = None
     findings: list[Finding] = field(default_factory=list)
 
+    @property
+    def attachments(self) -> list[Part]:
+        """Every part but the root, in order."""
+        return [part for part in self.parts if part is not self.root]
+
 
 def content_type_params(content_type: str) -> tuple[str, dict[str, str]]:
     """(media type in lower case, parameters) of a Content-Type value."""
@@ -102,6 +107,16 @@ def root_part(body: bytes, content_type: str) -> Part | None:
     without scanning the parts after it: a megabyte image that follows the
     envelope is not searched for its closing boundary."""
     return _split(body, content_type, until_root=True).root
+
+
+def xml_span(body: bytes, content_type: str | None) -> tuple[int, int] | None:
+    """Where the XML of an HTTP body is: the root part of a multipart/related
+    body, all of any other body; None for a multipart body without parts.
+    The one place that says which part is the envelope."""
+    if not content_type or content_type_params(content_type)[0] != "multipart/related":
+        return 0, len(body)
+    root = root_part(body, content_type)
+    return (root.start, root.end) if root is not None else None
 
 
 def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:

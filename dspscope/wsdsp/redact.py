@@ -30,7 +30,8 @@ from html import unescape
 from typing import Any, Literal
 
 from . import mtom
-from .codec import AttachmentData, decode, encode
+from .codec import decode
+from .encode import AttachmentData, encode
 from .errors import ProtocolError
 from .messages import Fault, Message
 from .sniff import sniff_format
@@ -241,9 +242,8 @@ class Redactor:
         data = bytearray(content)
         if media == "multipart/related":
             parts = mtom.split(content, content_type or "")
-            for part in parts.parts:
-                if part is not parts.root:
-                    data[part.start : part.end] = blank(part.end - part.start)
+            for part in parts.attachments:
+                data[part.start : part.end] = blank(part.end - part.start)
         codec = _text_codec(content)
         text = bytes(data).decode(codec, "surrogateescape" if codec == "utf-8" else "replace")
         text = _ELEMENT_TEXT.sub(self._element_match, text)

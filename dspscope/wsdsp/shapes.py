@@ -26,6 +26,10 @@ suite checks both paths agree on mutated messages.
 The builder is generated Python: it names only indexes and helper
 functions, never any text from the message (tag names and values reach it
 as constants in a tuple), so a hostile message cannot inject code.
+
+Over ~400 lines on purpose: the safety argument above holds only for the
+matcher, the locator and the generator together; kept in one module they
+can be read and reviewed as one.
 """
 
 from __future__ import annotations
@@ -35,15 +39,14 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lxml import etree
 
-from . import names
-from .values import parse_bool, parse_int
-
-if TYPE_CHECKING:
-    from .codec import _Walked
+from . import checks, names, walk
+from .values import parse_int
+from .walk import Walked
+from .xmlparse import split_tag
 
 #: Off switch (tests compare both paths; nothing else needs it).
 ENABLED = True
@@ -78,7 +81,7 @@ class _Miss(Exception):
 @dataclass(frozen=True, slots=True)
 class _Shape:
     pattern: re.Pattern[str]
-    build: Callable[[Sequence[str]], _Walked]
+    build: Callable[[Sequence[str]], Walked]
 
 
 def clear() -> None:
@@ -121,7 +124,7 @@ def _saw(key: str) -> None:
     _seen[key] = _seen.get(key, 0) + 1
 
 
-def walked(xml: bytes) -> _Walked | None:
+def walked(xml: bytes) -> Walked | None:
     """What the walk would find in ``xml``, when its shape is known."""
     text = _text(xml)
     if text is None:
@@ -150,7 +153,7 @@ def walked(xml: bytes) -> _Walked | None:
     return None
 
 
-def learn(xml: bytes, root: Any, result: _Walked) -> None:
+def learn(xml: bytes, root: Any, result: Walked) -> None:
     """Record the shape of ``xml`` (parsed as ``root``, walked as ``result``)
     if it can be, once a second message starting like it has come."""
     text = _text(xml)
@@ -180,9 +183,7 @@ class _Unsupported(Exception):
     """A shape the cache does not record (it is parsed every time)."""
 
 
-def _compile(text: str, root: Any, result: _Walked) -> _Shape:
-    from . import codec
-
+def _compile(text: str, root: Any, result: Walked) -> _Shape:
     if result.fault is not None or result.walk.findings or result.walk.many_attributes:
         raise _Unsupported
     if "&" in text or "]]>" in text or "<!" in text or text.count("<?") > text.startswith("<?xml"):
@@ -194,11 +195,11 @@ def _compile(text: str, root: Any, result: _Walked) -> _Shape:
     if any(_NOT_TEXT.search(gap) for gap in gaps):
         raise _Unsupported
     text_gap = _locate(tags, gaps, root)
-    plan = _Plan(codec, text_gap, result, root)
+    plan = _Plan(text_gap, result, root)
     source = plan.source()
     namespace: dict[str, Any] = {}
     exec(compile(source, "<wsdsp.shapes builder>", "exec"), namespace)  # noqa: S102 - see docstring
-    build = namespace["make"](tuple(plan.constants), _Helpers(codec, result))
+    build = namespace["make"](tuple(plan.constants), _Helpers(result))
     pattern = re.compile(_pattern(tags), re.DOTALL)
     found = pattern.fullmatch(text)
     if found is None:
@@ -219,7 +220,7 @@ def _pattern(tags: list[str]) -> str:
     return "".join(out)
 
 
-def _fingerprint(w: _Walked) -> str:
+def _fingerprint(w: Walked) -> str:
     walk = w.walk
     return json.dumps([
         w.soap_ns, w.soap_version, [f.code for f in w.early], w.addr, w.addressing, w.headers,
@@ -284,7 +285,7 @@ def _same(gap: str, parsed: str | None) -> bool:
 
 
 class _Stub:
-    """What codec._qname_text reads of an element: its tag and namespaces."""
+    """What walk.qname_text reads of an element: its tag and namespaces."""
 
     __slots__ = ("nsmap", "tag")
 
@@ -297,17 +298,15 @@ class _Helpers:
     """The functions a builder calls; each either returns what the walk
     would have made of a text, or raises _Miss."""
 
-    def __init__(self, codec: Any, result: _Walked) -> None:
-        self.codec = codec
+    def __init__(self, result: Walked) -> None:
         self.result = result
 
-    def boolean(self, text: str) -> bool:
-        value = self.codec._BOOLEAN_TEXT.get(text)
-        if value is None:
-            value = parse_bool(text)
+    @staticmethod
+    def boolean(text: str) -> bool:
+        value = walk.boolean(text)
         if value is None:
             raise _Miss
-        return bool(value)
+        return value
 
     @staticmethod
     def integer(text: str) -> int:
@@ -337,31 +336,29 @@ class _Helpers:
     def or_dict(value: Any) -> Any:
         return value if value != "" else {}
 
-    def qname(self, local: str, text: str, stub: _Stub) -> str:
-        value: str = self.codec._qname_text(local, text, stub)
-        return value
+    @staticmethod
+    def qname(local: str, text: str, stub: _Stub) -> str:
+        return walk.qname_text(local, text, stub)
 
     def make(self, fields: dict[str, Any], headers: dict[str, Any], addr: dict[str, str],
-             job_token: str | None, leaves: list[tuple[str, str]]) -> _Walked:
+             job_token: str | None, leaves: list[tuple[str, str]]) -> Walked:
         r = self.result
         w = r.walk
-        walk = self.codec._Walk(
+        collected = walk.Walk(
             namespaces=dict(w.namespaces), extensions=list(w.extensions), findings=[],
             dialects=set(w.dialects), includes=list(w.includes), leaves=leaves,
             job_token=job_token)
-        made: _Walked = self.codec._Walked(r.soap_ns, r.soap_version, list(r.early), addr,
-                                           r.addressing, headers, fields, r.body_name, r.body_ns,
-                                           None, walk)
-        return made
+        return Walked(r.soap_ns, r.soap_version, list(r.early), addr, r.addressing, headers,
+                      fields, r.body_name, r.body_ns, None, collected)
 
 
 class _Plan:
     """Generates a builder's source from the template's tree, mirroring
-    codec's walk (_walk_envelope, _convert, _children, _leaf) for the
-    shapes this module records."""
+    the walk (walk.walk_envelope, convert, leaf) for the shapes this
+    module records, through the walk's own rules (walk.put, walk.attributes,
+    walk.qname_text, walk.boolean, walk.is_job_token)."""
 
-    def __init__(self, codec: Any, text_gap: dict[Any, int], result: _Walked, root: Any) -> None:
-        self.codec = codec
+    def __init__(self, text_gap: dict[Any, int], result: Walked, root: Any) -> None:
         self.root = root
         self.text_gap = text_gap
         self.result = result
@@ -387,28 +384,28 @@ class _Plan:
         return f"g[{index}].strip()" if index is not None else "''"
 
     def source(self) -> str:
-        codec, result = self.codec, self.result
+        result = self.result
         soap_ns = result.soap_ns
         addr: list[tuple[str, str]] = []
         headers: dict[str, Any] = {}
         fields = "{}"
         for child in self.root:
-            cns, clocal = codec._split(child.tag)
+            cns, clocal = split_tag(child.tag)
             if cns == soap_ns and clocal == "Header":
                 for block in child:
-                    bns, blocal = codec._split(block.tag)
+                    bns, blocal = split_tag(block.tag)
                     if bns in (names.WSA, names.WSA10) and blocal in names.ADDRESSING_HEADERS:
                         if any(key == blocal for key, _ in addr):
                             continue
-                        source = self.text(_epr(codec, block) if blocal == "ReplyTo" else block)
+                        source = self.text(walk.epr_element(block) if blocal == "ReplyTo" else block)
                         addr.append((blocal, self.var(source)))
                         continue
-                    codec._put(headers, blocal, _Slot(self.convert(block, bns)), bns)
+                    walk.put(headers, blocal, _Slot(self.convert(block, bns)), bns)
             elif cns == soap_ns and clocal == "Body":
                 body = next(iter(child), None)
                 if body is not None:
                     self.leaves.clear()  # only the body's leaves are checked
-                    bns, blocal = codec._split(body.tag)
+                    bns, blocal = split_tag(body.tag)
                     value = self.convert(body, bns)
                     fields = "{" + f"{self.const(blocal)}: H.or_dict({value})" + "}"
         lines = [
@@ -423,23 +420,22 @@ class _Plan:
         return "\n".join(lines) + "\n"
 
     def convert(self, el: Any, ns: str) -> str:
-        """Source of an element's value (codec._convert / the _children loop)."""
-        codec = self.codec
-        local = codec._split(el.tag)[1]
+        """Source of an element's value (walk.convert / walk.children)."""
+        local = split_tag(el.tag)[1]
         items = el.items()
         attributes: dict[str, Any] = {}
         if items:
-            scratch = codec._Walk()
-            codec._attributes(attributes, items, el, "", ns, local, scratch)
+            scratch = walk.Walk()
+            walk.attributes(attributes, items, el, "", ns, local, scratch)
             if scratch.findings:
                 raise _Unsupported
         entries = [f"{self.const(k)}: {self.const(v)}" for k, v in attributes.items()]
         if len(el):
             out: dict[str, Any] = {}
             for child in el:
-                cns, clocal = codec._split(child.tag)
-                # codec._put is what codec._children's inline insertion does
-                codec._put(out, clocal, _Slot(self.convert(child, cns)), cns)
+                cns, clocal = split_tag(child.tag)
+                # walk.put is what walk.children's inline insertion does
+                walk.put(out, clocal, _Slot(self.convert(child, cns)), cns)
             entries += [f"{self.const(k)}: {_value_source(v)}" for k, v in out.items()]
             return "{" + ", ".join(entries) + "}"
         if items:
@@ -453,20 +449,19 @@ class _Plan:
         return self.leaf(el, local, ns)
 
     def leaf(self, el: Any, local: str, ns: str) -> str:
-        codec = self.codec
         text = self.text(el)
         typed = local in names.BOOLEANS or local in names.INTEGERS
-        qname = local in codec._QNAME_VALUED
-        checked = local in codec.checks.VALUE_CHECKED
+        qname = local in walk.QNAME_VALUED
+        checked = local in checks.VALUE_CHECKED
         if typed and (qname or checked or local in ("Dialect", "JobToken")):
             raise _Unsupported
         value = self.var(text)
         if qname:
             value = self.var(f"H.qname({self.const(local)}, {value}, {self.const(_Stub(el))})")
         if local == "Dialect":
-            expected = codec._qname_text(local, (el.text or "").strip(), el) if qname else (el.text or "").strip()
+            expected = walk.qname_text(local, (el.text or "").strip(), el) if qname else (el.text or "").strip()
             return self.var(f"H.same({value}, {self.const(expected)})")
-        if local == "JobToken" and not codec._is_vendor(ns):
+        if walk.is_job_token(local, ns):
             if self.job_token is None:
                 self.job_token = value
         elif checked:
@@ -496,11 +491,3 @@ def _value_source(value: Any) -> str:
 
 def _dict_source(plan: _Plan, out: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{plan.const(k)}: {_value_source(v)}" for k, v in out.items()) + "}"
-
-
-def _epr(codec: Any, block: Any) -> Any:
-    """The element codec._epr_address reads the address from."""
-    for sub in block:
-        if codec._split(sub.tag)[1] == "Address":
-            return sub
-    return block

@@ -54,11 +54,9 @@ class Case:
     @property
     def xml(self) -> bytes:
         """The bytes raw lxml is given: the whole body, or the MTOM root part."""
-        if self.content_type and self.content_type.lower().startswith("multipart/"):
-            root = mtom.split(self.content, self.content_type).root
-            assert root is not None
-            return self.content[root.start : root.end]
-        return self.content
+        span = mtom.xml_span(self.content, self.content_type)
+        assert span is not None
+        return self.content[span[0] : span[1]]
 
 
 @dataclass(frozen=True)

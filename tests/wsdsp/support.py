@@ -107,9 +107,9 @@ def on_root_part(example: Example, change: Callable[[bytes], bytes]) -> Example:
     """Apply ``change`` to the XML of an example (the root part of an MTOM one)."""
     if example.content_type is None:
         return Example(example.name, change(example.content), None)
-    parts = mtom.split(example.content, example.content_type)
-    assert parts.root is not None
-    start, end = parts.root.start, parts.root.end
+    span = mtom.xml_span(example.content, example.content_type)
+    assert span is not None
+    start, end = span
     content = example.content[:start] + change(example.content[start:end]) + example.content[end:]
     return Example(example.name, content, example.content_type)
 

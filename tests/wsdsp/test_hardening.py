@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dspscope.wsdsp import Message, build, codec, decode, encode
+from dspscope.wsdsp import Message, build, decode, encode, xmlparse
 from tests.wsdsp import support
 
 TOKEN = "1ba72b60-c873-4d9d-b523-66616fe03ea9"
@@ -196,14 +196,14 @@ def test_parser_itself_never_opens_external_entities(trap_fifo: tuple[Path, list
     for doc in _xxe_documents(fifo.as_uri()).values():
         for recover in (False, True):
             try:
-                codec.etree.fromstring(doc, codec._parser(recover))
-            except codec.etree.XMLSyntaxError:
+                xmlparse.etree.fromstring(doc, xmlparse.parser(recover))
+            except xmlparse.etree.XMLSyntaxError:
                 pass
     assert opened == []
 
 
 def test_dtd_the_prolog_walk_missed_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codec, "_after_prolog", lambda xml: "element")
+    monkeypatch.setattr(xmlparse, "after_prolog", lambda xml: "element")
     message = decode(_xxe_documents("file:///etc/passwd")["general"])
     _refused(message)
 
@@ -250,14 +250,14 @@ def test_nesting_within_the_parser_limit_decodes() -> None:
 
 
 def test_oversized_xml_is_not_parsed() -> None:
-    big = ENVELOPE % (b"<y>" + b"z" * (codec.MAX_XML_BYTES + 1) + b"</y>")
+    big = ENVELOPE % (b"<y>" + b"z" * (xmlparse.MAX_XML_BYTES + 1) + b"</y>")
     message = decode(big, "application/soap+xml")
     assert [f.code for f in message.findings] == ["xml.too-large"]
     assert message.fields == {}
 
 
 def test_oversized_mtom_root_part_is_not_parsed() -> None:
-    big = ENVELOPE % (b"<y>" + b"z" * (codec.MAX_XML_BYTES + 1) + b"</y>")
+    big = ENVELOPE % (b"<y>" + b"z" * (xmlparse.MAX_XML_BYTES + 1) + b"</y>")
     body = (b"--b\r\nContent-Type: application/xop+xml\r\nContent-ID: <r>\r\n\r\n" + big
             + b"\r\n--b--\r\n")
     message = decode(body, 'multipart/related; boundary=b; start="<r>"')
@@ -265,7 +265,7 @@ def test_oversized_mtom_root_part_is_not_parsed() -> None:
 
 
 def test_oversized_garbage_is_just_not_soap() -> None:
-    message = decode(b"\x00\x01garbage" * (codec.MAX_XML_BYTES // 8))
+    message = decode(b"\x00\x01garbage" * (xmlparse.MAX_XML_BYTES // 8))
     assert message.protocol == "not-soap" and message.findings == ()
 
 

@@ -304,3 +304,20 @@ def test_root_part_does_not_read_past_the_root() -> None:
     body, ct = package(xml_of(send_image("png")), [("a@x", support.image("png"))], close=False)
     cut = body[: body.index(b"Content-ID: <a@x>")]  # the image part never arrives
     assert mtom.root_part(cut, ct) == mtom.split(body, ct).root
+
+
+def test_xml_span_is_the_root_part_or_the_whole_body() -> None:
+    from dspscope.wsdsp import mtom
+
+    att = AttachmentData("img@x", b"\x89PNG" + b"\0" * 64, "image/png")
+    message = build.send_image(to="https://s/", token="{1BA72B60-C873-4D9D-B523-66616FE03EA9}",
+                               document_id=1, format="png", content_id="img@x")
+    packaged = encode(message, (att,))
+    span = mtom.xml_span(packaged.content, packaged.content_type)
+    assert span is not None
+    root = mtom.split(packaged.content, packaged.content_type).root
+    assert root is not None and span == (root.start, root.end)
+    assert packaged.content[span[0] : span[1]].lstrip().startswith(b"<?xml")
+    assert mtom.xml_span(b"<x/>", "application/soap+xml") == (0, 4)
+    assert mtom.xml_span(b"<x/>", None) == (0, 4)
+    assert mtom.xml_span(b"no parts", 'multipart/related; boundary="b"') is None

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from dspscope.wsdsp import checks, codec
+from dspscope.wsdsp import checks, names, xmlparse
+from dspscope.wsdsp import walk as walking
 from dspscope.wsdsp.names import DSP, EMAIL, FILESHARE, PSP, XOP
 
 VENDOR = "urn:vendor:acme"
@@ -24,24 +25,24 @@ TEXTS = st.one_of(
 )
 
 
-def reference(el: Any, path: str, ns: str, walk: codec._Walk) -> Any:
+def reference(el: Any, path: str, ns: str, walk: walking.Walk) -> Any:
     """The walk as first written: one recursive call per element."""
     children = [c for c in el if isinstance(c.tag, str)]
     attrib = el.attrib
     local = path.rpartition("/")[2]
     if not children and not attrib:
-        return codec._leaf(local, el, walk, path)
+        return walking.leaf(local, el, walk, path)
     out: dict[str, Any] = {}
     if attrib:
-        codec._attributes(out, list(attrib.items()), el, path, ns, local, walk)
+        walking.attributes(out, list(attrib.items()), el, path, ns, local, walk)
     for child in children:
-        cns, clocal = codec._split(child.tag)
+        cns, clocal = xmlparse.split_tag(child.tag)
         cpath = f"{path}/{clocal}"
         if cns != ns:
             walk.namespaces[cpath] = cns
-            if cns not in codec.names.KNOWN_NAMESPACES and cns not in walk.dialects:
+            if cns not in names.KNOWN_NAMESPACES and cns not in walk.dialects:
                 walk.extensions.append(cpath)
-        codec._put(out, clocal, reference(child, cpath, cns, walk), cns)
+        walking.put(out, clocal, reference(child, cpath, cns, walk), cns)
     if not children:
         text = (el.text or "").strip()
         if text:
@@ -70,7 +71,7 @@ def trees(draw: st.DrawFn, depth: int = 0) -> etree._Element:
     return el
 
 
-def _state(walk: codec._Walk) -> tuple[Any, ...]:
+def _state(walk: walking.Walk) -> tuple[Any, ...]:
     return (walk.namespaces, walk.extensions, walk.dialects, walk.includes, walk.job_token,
             [(f.code, f.text) for f in walk.findings])
 
@@ -80,11 +81,11 @@ def _state(walk: codec._Walk) -> tuple[Any, ...]:
 def test_walk_matches_the_reference(tree: etree._Element) -> None:
     xml = etree.tostring(tree)
     for keep_blank in (True, False):
-        root, problems = codec._parse(xml, "", keep_blank=keep_blank)
+        root, problems = xmlparse.parse(xml, "", keep_blank=keep_blank)
         assert root is not None and problems == []
-        ns, local = codec._split(root.tag)
-        fast, slow = codec._Walk(), codec._Walk()
-        got = codec._convert(root, local, ns, fast)
+        ns, local = xmlparse.split_tag(root.tag)
+        fast, slow = walking.Walk(), walking.Walk()
+        got = walking.convert(root, local, ns, fast)
         want = reference(root, local, ns, slow)
         assert got == want
         assert _state(fast) == _state(slow)
