@@ -5,8 +5,8 @@ then the rules addon (it may answer or rewrite), the events and address
 rewriting, ``Track`` after every rewrite (it records what really crossed the
 wire), then the writers that read Track's metadata.
 
-The rules addon lives in ``addons.faults`` (class ``Faults``); it is put in
-its place when that module exists, and reads its rule files from the
+The rules addon lives in ``addons.applyrules`` (class ``ApplyRules``); it is
+put in its place when that module exists, and reads its rule files from the
 ``dspscope_rules`` option.
 """
 
@@ -25,8 +25,8 @@ from dspscope.addons.events import Events
 from dspscope.addons.headless import Headless
 from dspscope.addons.track import Track
 
-RULES_MODULE = "dspscope.addons.faults"
-RULES_CLASS = "Faults"
+RULES_MODULE = "dspscope.addons.applyrules"
+RULES_CLASS = "ApplyRules"
 RULES_OPTION = "dspscope_rules"
 
 

@@ -3,7 +3,7 @@
 Pure: parse and validate rule files (``load``, ``parse``), decide which rules
 fire for a message (``Engine.decide``), and compute what the proxy should
 send instead (``edit_body``, ``fault_answer``, ``status_answer``).  The
-proxy addon (addons/faults.py) does the acting; nothing here opens a socket
+proxy addon (addons/applyrules.py) does the acting; nothing here opens a socket
 or imports mitmproxy or textual.
 """
 

@@ -68,7 +68,7 @@ class DemoSource(LiveSource):
         from dspscope.sim.results import DeviceOptions
         from dspscope.sim.server import BASE_PATH
 
-        addon = self.runner.addon("dspscope_faults") if self.runner is not None else None
+        addon = self.runner.addon("dspscope_rules") if self.runner is not None else None
         if addon is not None:
             for status in addon.rule_list():
                 addon.set_enabled(status.name, False)

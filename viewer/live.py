@@ -337,14 +337,14 @@ class _Intercept:
 
 
 class _Rules:
-    """The rules addon (addons.faults), called on the proxy's loop."""
+    """The rules addon (addons.applyrules), called on the proxy's loop."""
 
     def __init__(self, source: LiveSource) -> None:
         self.source = source
 
     def _addon(self) -> Any:
         runner = self.source.runner
-        addon = runner.addon("dspscope_faults") if runner is not None else None
+        addon = runner.addon("dspscope_rules") if runner is not None else None
         if addon is None:
             raise RuntimeError("no rules: the proxy is not running")
         return addon

@@ -25,7 +25,7 @@ def test_order():
 def test_rules_addon_is_optional(monkeypatch):
     monkeypatch.setattr(chain, "RULES_MODULE", "dspscope.addons.no_such_module")
     assert not chain.rules_available()
-    assert all(type(a).__name__ != "Faults" for a in chain.build())
+    assert all(type(a).__name__ != "ApplyRules" for a in chain.build())
 
 
 async def test_stock_mitmproxy_loads_the_script(tmp_path):

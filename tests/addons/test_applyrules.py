@@ -5,7 +5,6 @@ viewer's calls.  (Connection-level actions run for real in tests/e2e.)"""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons
 
-from dspscope.addons import faults as faults_module
+from dspscope.addons import actions as actions_module
+from dspscope.addons.applyrules import ApplyRules
 from dspscope.addons.decode import Decode
 from dspscope.addons.decoded import message, state_of
 from dspscope.addons.events import PREFIX, sink_key
-from dspscope.addons.faults import Faults
 from dspscope.addons.metadata import METADATA_KEY
 from dspscope.addons.track import Track
 from dspscope.wsdsp import AttachmentData, build, decode
@@ -33,9 +32,9 @@ def rule_file(tmp_path: Path, rules: str, name: str = "dspscope.rules.yaml", see
 
 
 class Run:
-    """Decode -> Faults -> Track, hook by hook, as the proxy chain runs them."""
+    """Decode -> ApplyRules -> Track, hook by hook, as the proxy chain runs them."""
 
-    def __init__(self, tctx: Any, faults: Faults) -> None:
+    def __init__(self, tctx: Any, faults: ApplyRules) -> None:
         self.tctx = tctx
         self.faults = faults
         self.decode = Decode()
@@ -72,7 +71,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake(seconds: float) -> None:
         asked.append(seconds)
 
-    monkeypatch.setattr(faults_module.asyncio, "sleep", fake)
+    monkeypatch.setattr(actions_module.asyncio, "sleep", fake)
     return asked
 
 
@@ -99,8 +98,8 @@ def rules_of(f: http.HTTPFlow) -> list[dict[str, Any]]:
     return list(f.metadata.get(METADATA_KEY, {}).get("rules", []))
 
 
-async def running(tmp_path: Path, rules: str, **kw: Any) -> tuple[Any, Faults, Run]:
-    faults = Faults()
+async def running(tmp_path: Path, rules: str, **kw: Any) -> tuple[Any, ApplyRules, Run]:
+    faults = ApplyRules()
     tctx = taddons.context(faults)
     ctx = tctx.__enter__()
     ctx.configure(faults, dspscope_rules=[rule_file(tmp_path, rules, **kw)])
@@ -111,7 +110,7 @@ async def running(tmp_path: Path, rules: str, **kw: Any) -> tuple[Any, Faults, R
 async def chain(tmp_path: Path):  # type: ignore[no-untyped-def]
     made: list[Any] = []
 
-    async def start(rules: str, **kw: Any) -> tuple[Faults, Run]:
+    async def start(rules: str, **kw: Any) -> tuple[ApplyRules, Run]:
         tctx, faults, run = await running(tmp_path, rules, **kw)
         made.append(tctx)
         return faults, run
@@ -383,44 +382,16 @@ async def test_no_rules_no_work(chain: Any) -> None:
 
 
 def test_a_bad_file_at_start_is_an_option_error(tmp_path: Path) -> None:
-    faults = Faults()
+    faults = ApplyRules()
     with taddons.context(faults) as tctx:
         with pytest.raises(exceptions.OptionsError, match=r"rules.yaml:3: rule 'x': fault: unknown subcode"):
             tctx.configure(faults, dspscope_rules=[rule_file(
                 tmp_path, "  - {name: x, match: {nth: 1}, action: {fault: Nope}}\n")])
 
 
-def test_changed_files_reload_and_bad_ones_keep_the_last_good_rules(tmp_path: Path) -> None:
-    path = rule_file(tmp_path, "  - {name: a, match: {nth: 1}, action: {delay: 1}}\n")
-    faults = Faults()
-    with taddons.context(faults) as tctx:
-        tctx.configure(faults, dspscope_rules=[path])
-        assert [r.name for r in faults.rule_list()] == ["a"]
-        assert faults.reload(force=False) == {}
-        Path(path).write_text("seed: 1\nrules:\n  - {name: a, match: {nth: 0}, action: {delay: 1}}\n")
-        errors = faults.reload(force=False)
-        assert "nth: expected a whole number of at least 1, got 0" in errors[path]
-        assert [r.name for r in faults.rule_list()] == ["a"] and faults.errors
-        Path(path).write_text("seed: 1\nrules:\n  - {name: b, match: {nth: 1}, action: {delay: 1}}\n"
-                              "  - {name: c, match: {nth: 1}, action: {delay: 1}}\n")
-        os.utime(path, ns=(1, 1))  # a new stamp even on a coarse clock
-        assert faults.reload(force=False) == {}
-        assert [r.name for r in faults.rule_list()] == ["b", "c"] and not faults.errors
-
-
-def test_names_clashing_across_files(tmp_path: Path) -> None:
-    one = rule_file(tmp_path, "  - {name: a, match: {nth: 1}, action: {delay: 1}}\n", "one.yaml")
-    two = rule_file(tmp_path, "  - {name: a, match: {nth: 2}, action: {delay: 1}}\n", "two.yaml")
-    faults = Faults()
-    with taddons.context(faults) as tctx:
-        tctx.configure(faults, dspscope_rules=[one, two])
-        assert [r.name for r in faults.rule_list()] == ["a"]
-        assert "is also used in" in faults.errors[two]
-
-
 def test_viewer_api(tmp_path: Path) -> None:
     path = rule_file(tmp_path, "  - {name: a, description: first, match: {nth: 1}, action: {delay: 1}}\n")
-    faults = Faults()
+    faults = ApplyRules()
     with taddons.context(faults) as tctx:
         tctx.configure(faults, dspscope_rules=[path])
         assert faults.rule_list() == [("a", True, 0, "first")]
