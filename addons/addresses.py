@@ -10,6 +10,11 @@ requests that come in, so the server sees the addresses it handed out.
 
 Only the address text changes: the body is otherwise left byte for byte as
 the server sent it (no re-serialisation).
+
+Reverse mode only.  In transparent and regular modes the device sends all
+its traffic through the proxy to the server's own addresses, so they are
+right as they are; there only the events listener needs the proxy's address
+(see ``events``).
 """
 
 from __future__ import annotations

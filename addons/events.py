@@ -16,8 +16,13 @@ listener relays only to addresses the proxy itself put there: otherwise
 anyone who reaches it could have the proxy POST anything to any host.
 
 ``dspscope_events`` says where the server should send events: ``PORT``,
-``HOST:PORT`` or ``http(s)://HOST:PORT`` (the host defaults to the address
-the device reached the proxy at).  That listener is a second proxy mode,
+``HOST:PORT`` or ``http(s)://HOST:PORT``.  Without a host, the events are
+advertised at the proxy's own address on the server's side, the source
+address of its connection to the server (or, before that connection is
+open, the address the system would send from): that is the one address the
+server is sure to reach, in every mode.  In transparent mode the address the
+device "reached" is the server's own, and in regular mode it may be one the
+server has no route to.  That listener is a second proxy mode,
 e.g. ``--mode reverse:http://127.0.0.1:9@5363`` beside the main reverse mode
 (with ``connection_strategy=lazy``, so nothing connects to the placeholder
 target).
@@ -25,12 +30,15 @@ target).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +46,7 @@ from urllib.parse import urlsplit
 from mitmproxy import ctx, exceptions, http
 
 from dspscope.addons import bodies, decoded, metadata
-from dspscope.addons.addresses import is_url, proxy_origin, substitute
+from dspscope.addons.addresses import is_url, substitute
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +120,65 @@ def parse_events(spec: str) -> tuple[str | None, str | None, int]:
     return None, host or None, int(port)
 
 
+_ANY_HOST = frozenset({"", "0.0.0.0", "::"})
+
+
+def _plain_ip(host: str) -> str:
+    """An address as an events URL wants it: no IPv6 zone, no IPv4-mapped form."""
+    host = host.partition("%")[0]
+    return host[7:] if host.lower().startswith("::ffff:") and "." in host else host
+
+
+async def route_source(host: str, port: int) -> str | None:
+    """The local address the system would send from to reach (host, port),
+    or None.  A UDP socket's connect sends nothing: it only picks the route."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.connect(sockaddr)
+            except OSError:
+                continue
+            local = _plain_ip(str(probe.getsockname()[0]))
+            if local not in _ANY_HOST:
+                return local
+    return None
+
+
+def server_side(flow: http.HTTPFlow) -> tuple[str, int] | None:
+    """Where this request goes: the server (reverse), the original destination
+    (transparent), the request's host (regular)."""
+    address = flow.server_conn.address
+    if address and address[0]:
+        return str(address[0]), int(address[1])
+    if flow.request.host:
+        return flow.request.host, flow.request.port
+    return None
+
+
+async def server_facing_host(flow: http.HTTPFlow, bind: str | None = None) -> str | None:
+    """The proxy's own address toward the server of ``flow``: the source
+    address of the open connection, else ``bind`` (mitmproxy's connect_addr),
+    else the address the route to the server starts from."""
+    server = flow.server_conn
+    if server.connected and server.sockname and _plain_ip(str(server.sockname[0])) not in _ANY_HOST:
+        return _plain_ip(str(server.sockname[0]))
+    if bind:
+        return bind
+    target = server_side(flow)
+    return await route_source(*target) if target else None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 def _subscription_sinks(fields: Any) -> list[str]:
     body = fields.get("Subscribe") if isinstance(fields, dict) else None
     if not isinstance(body, dict):
@@ -136,6 +203,7 @@ class Events:
         self.subscriptions = 0
         self.errors = 0
         self._spec: tuple[str | None, str | None, int] | None = None
+        self._warned_unreachable = False
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -155,35 +223,53 @@ class Events:
             except ValueError as exc:
                 raise exceptions.OptionsError(str(exc)) from exc
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return
         try:
             if flow.request.path.startswith(PREFIX):
                 self._relay(flow)
             elif self._spec is not None:
-                self._rewrite_subscribe(flow)
+                await self._rewrite_subscribe(flow)
         except Exception as exc:  # noqa: BLE001 - fail open
             self.errors += 1
             decoded.report_error(flow, "events", exc)
 
-    def base_url(self, flow: http.HTTPFlow, original: str) -> str:
+    async def events_host(self, flow: http.HTTPFlow) -> str | None:
+        """The host the server should send this subscription's events to."""
         assert self._spec is not None
-        scheme, host, port = self._spec
+        host = self._spec[1]
         if host is None:
-            host = proxy_origin(flow)[1].rpartition(":")[0]
-        elif ":" in host:
+            host = await server_facing_host(flow, getattr(ctx.options, "connect_addr", None))
+        server = server_side(flow)
+        if (host is not None and _is_loopback(host) and server is not None
+                and not _is_loopback(server[0]) and not self._warned_unreachable):
+            self._warned_unreachable = True
+            logger.warning(
+                "events are advertised at %s, which the server %s cannot reach: listen on an "
+                "address it reaches (--listen-host) or name one (--events-advertise)",
+                host, server[0])
+        return host
+
+    def base_url(self, host: str, original: str) -> str:
+        assert self._spec is not None
+        scheme, _, port = self._spec
+        if ":" in host:
             host = f"[{host}]"
         return f"{scheme or urlsplit(original).scheme}://{host}:{port}"
 
-    def _rewrite_subscribe(self, flow: http.HTTPFlow) -> None:
+    async def _rewrite_subscribe(self, flow: http.HTTPFlow) -> None:
         msg = decoded.message(flow, "request")
         if msg.protocol != "ws-eventing" or msg.operation != "Subscribe" or msg.kind != "request":
             return
-        mapping = {}
-        for sink in _subscription_sinks(msg.fields):
-            if not urlsplit(sink).path.startswith(PREFIX):
-                mapping[sink] = self.base_url(flow, sink) + PREFIX + sink_key(sink)
+        sinks = [s for s in _subscription_sinks(msg.fields) if not urlsplit(s).path.startswith(PREFIX)]
+        if not sinks:
+            return
+        host = await self.events_host(flow)
+        if host is None:
+            raise ValueError("cannot tell the proxy's address toward the server; the subscription "
+                             "passes unchanged (name one with --events-advertise)")
+        mapping = {sink: self.base_url(host, sink) + PREFIX + sink_key(sink) for sink in sinks}
         body = bodies.body_of(flow.request)
         changed = substitute(body, mapping, flow.request.headers.get("content-type")) if body else None
         if changed is None:

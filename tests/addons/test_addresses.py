@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons
 
 from dspscope.addons.addresses import Addresses, advertised, origin_key, substitute
@@ -123,6 +124,35 @@ async def test_other_modes_and_other_traffic_are_left_alone():
     state = f.get_state()
     await run(f)
     assert f.get_state() == state
+
+
+@pytest.mark.parametrize("mode", ["transparent", "regular"])
+async def test_in_the_path_devices_keep_the_servers_addresses(mode):
+    """Transparent and regular modes: the device already sends everything
+    through the proxy, to the server's own addresses, so none is rewritten
+    either way (only the events listener is the proxy's, see Events)."""
+    server = support.SERVER
+    for exchange in [
+        (build.probe(to=f"{server}/ScanServer"), "probe_matches"),
+        (build.transfer_get(to=f"{server}/ScanServer"), "transfer_get_response"),
+        (build.subscribe(to=support.ENDPOINT, notify_to="http://10.0.0.7:9000/e"), "subscribe_response"),
+        (support.create(), None),
+    ]:
+        request, answer = exchange
+        response = {
+            "probe_matches": lambda r: build.probe_matches(r, xaddrs=f"{server}/ScanServer"),
+            "transfer_get_response": lambda r: build.transfer_get_response(
+                r, hosted_address=support.ENDPOINT, service_id="urn:uuid:1"),
+            "subscribe_response": lambda r: build.subscribe_response(
+                r, manager=support.ENDPOINT, identifier="urn:uuid:2", expires="PT1H"),
+            None: support.created,
+        }[answer](request)
+        f = support.flow(request, response)
+        f.client_conn.proxy_mode = ProxyMode.parse(mode)
+        f.client_conn.sockname = ("10.0.0.5", 5362) if mode == "transparent" else ("10.0.0.1", 8080)
+        state = f.get_state()
+        addon = await run(f)
+        assert f.get_state() == state and addon.back == {}
 
 
 async def test_advertise_option_and_switch():
