@@ -2,52 +2,39 @@
 lifecycle and the JobStatus / JobDescription / end-state bodies.  Pure: the
 server module does the network and the disk and calls in here.
 
-A job's phase, one table (anything else is ``dsp:OperationFailed``;
-GetPostScanJobElements is allowed in every phase):
+The lifecycle is the one table in ``wsdsp/jobs.py`` (``TRANSITIONS``), the
+same the proxy's tracker follows on the wire; the server takes a step for
+each operation it accepts and for the end-state event it sends, and answers
+``dsp:OperationFailed`` to anything the table does not allow:
 
-    created --SendImage--> images --SendImage--> images
-    created|images --EndPostScanJob--> ended --(filters run)--> finished
-    created|images --CancelPostScanJob--> canceled
+    (created) OPEN --SendImage--> OPEN
+    OPEN --EndPostScanJob--> ENDED --(filters ran) PostScanJobEndStateEvent--> FINISHED
+    OPEN --CancelPostScanJob--> CANCELED --PostScanJobEndStateEvent--> FINISHED
+    GetPostScanJobElements is allowed in every state.
 
-The spec's JobState a device sees: Started (created), Processing (images
-arriving, then filters running), Completed / Aborted / Canceled at the end.
+A job is OPEN from the moment CreatePostScanJob succeeds (the tracker's
+CREATING is the wait for that answer, and FAILED a create that was refused:
+neither is a server job).  The spec's JobState a device sees is kept beside
+it: Started, Processing (images arriving, then filters running), and
+Completed / Aborted / Canceled at the end (``completed_state``).
 Bad arguments raise ``RemoteProtocolError`` carrying the fault to answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dspscope.wsdsp import Attachment, Message, RemoteProtocolError
+from dspscope.wsdsp.jobs import TRANSITIONS, JobState
 from dspscope.wsdsp.mtom import normalize_cid
 from dspscope.wsdsp.names import DSP, FORMATS
 from dspscope.wsdsp.values import is_guid, is_sid, new_guid, normalize_guid
 
-
-class Phase(enum.Enum):
-    CREATED = "created"
-    IMAGES = "images"
-    ENDED = "ended"
-    CANCELED = "canceled"
-    FINISHED = "finished"
-
-
-P = Phase
-PHASES: dict[tuple[Phase, str], Phase] = {
-    (P.CREATED, "SendImage"): P.IMAGES,
-    (P.IMAGES, "SendImage"): P.IMAGES,
-    (P.CREATED, "EndPostScanJob"): P.ENDED,
-    (P.IMAGES, "EndPostScanJob"): P.ENDED,
-    (P.CREATED, "CancelPostScanJob"): P.CANCELED,
-    (P.IMAGES, "CancelPostScanJob"): P.CANCELED,
-    (P.ENDED, "filters-done"): P.FINISHED,
-}
-OPEN = frozenset({P.CREATED, P.IMAGES})
+END_STATE_EVENT = "PostScanJobEndStateEvent"
 
 _CREATE_ARGS = ("UserIdentifier", "PSP_Identifier", "PostScanInstructions")
 _ELEMENTS = ("JobStatus", "JobDescription")
@@ -101,7 +88,8 @@ class ServerJob:
     continue_on_error: bool
     filters: list[FilterRun]
     created_at: dt.datetime
-    phase: Phase = P.CREATED
+    #: Where the job is in the one lifecycle table (wsdsp.jobs.TRANSITIONS).
+    state: JobState = JobState.OPEN
     job_state: str = "Started"
     reasons: list[str] = field(default_factory=lambda: ["None"])
     documents: list[Document] = field(default_factory=list)
@@ -117,10 +105,10 @@ class ServerJob:
         return self.token[:8]
 
     def step(self, what: str) -> None:
-        nxt = PHASES.get((self.phase, what))
+        nxt = TRANSITIONS.get((self.state, what))
         if nxt is None:
-            raise failed(f"{what} not allowed: job {self.short} is {self.phase.value}")
-        self.phase = nxt
+            raise failed(f"{what} not allowed: job {self.short} is {self.state.value}")
+        self.state = nxt
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -177,7 +165,7 @@ class ServerJob:
 
     def complete(self, now: dt.datetime) -> None:
         """All filters ran (or the job stopped at a failing one)."""
-        self.step("filters-done")
+        self.step(END_STATE_EVENT)
         self.completed_at = now
         if self.should_stop():
             self.job_state = self.completed_state = "Aborted"
@@ -190,7 +178,9 @@ class ServerJob:
             ]
 
     def cancel(self, now: dt.datetime) -> None:
+        """Canceled, and at its end state at once (the server sends that event now)."""
         self.step("CancelPostScanJob")
+        self.step(END_STATE_EVENT)
         self.completed_at = now
         self.job_state = self.completed_state = "Canceled"
         self.reasons = ["PostScanJobCanceled"]
@@ -224,7 +214,7 @@ class JobBook:
 
     @property
     def open_jobs(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.phase in OPEN or j.phase == P.ENDED)
+        return sum(1 for j in self.jobs.values() if j.state in (JobState.OPEN, JobState.ENDED))
 
     # ------------------------------------------------------------- operations
 
@@ -262,8 +252,8 @@ class JobBook:
         job = self.jobs.get(normalize_guid(token))
         if job is None:
             raise failed(f"unknown JobToken {normalize_guid(token)}")
-        if open_only and job.phase not in OPEN:
-            raise failed(f"job {job.short} is {job.phase.value}")
+        if open_only and job.state is not JobState.OPEN:
+            raise failed(f"job {job.short} is {job.state.value}")
         return job
 
     def accept_image(self, request: Message) -> tuple[ServerJob, Document, Attachment]:
@@ -323,7 +313,7 @@ class JobBook:
         return job, {"JobElements": {"ElementData": data}}
 
     def _evict(self) -> None:
-        finished = [t for t, j in self.jobs.items() if j.phase in (P.FINISHED, P.CANCELED)]
+        finished = [t for t, j in self.jobs.items() if j.state is JobState.FINISHED]
         for token in finished[: max(0, len(finished) - self.max_finished)]:
             del self.jobs[token]
 

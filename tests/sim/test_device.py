@@ -13,10 +13,10 @@ import pytest
 
 from dspscope.sim.device import SimulatedDevice
 from dspscope.sim.errors import SimError
-from dspscope.sim.jobs import Phase
 from dspscope.sim.results import DeviceOptions, JobResult
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import Message
+from dspscope.wsdsp.jobs import JobState
 from tests.sim.support import USER
 
 
@@ -44,7 +44,7 @@ def assert_all_completed(results: list[JobResult], server: ScanServer, images: i
         assert result.images_sent == result.images_reported == images
         assert result.problems == [] and result.faults == []
         job = server.jobs.jobs[result.token or ""]
-        assert job.phase is Phase.FINISHED and job.images == images
+        assert job.state is JobState.FINISHED and job.images == images
 
 
 async def test_twenty_concurrent_jobs_with_events(server: ScanServer, tmp_path: Path) -> None:
@@ -157,8 +157,8 @@ async def test_interrupting_a_loop_cancels_the_jobs_in_flight(server: ScanServer
     interrupted = [r for r in device.results if r.error == "interrupted"]
     assert len(interrupted) == 2 and device.summary.interrupted == 2
     assert seen.count("started") == seen.count("finished") == 2
-    phases = {server.jobs.jobs[r.token or ""].phase for r in interrupted}
-    assert phases == {Phase.CANCELED}
+    ends = {server.jobs.jobs[r.token or ""].completed_state for r in interrupted}
+    assert ends == {"Canceled"}
 
 
 async def test_unsupported_format_is_one_clear_error(server: ScanServer) -> None:

@@ -222,5 +222,5 @@ async def test_ctrl_c_stops_a_looping_device_and_cancels_its_jobs() -> None:
         assert "Traceback" not in err.decode()
         results = [json.loads(line) for line in out.decode().splitlines()]
         assert [r["error"] for r in results] == ["interrupted", "interrupted"]
-        assert {j.phase.value for j in server.jobs.jobs.values()} == {"canceled"}
+        assert {j.completed_state for j in server.jobs.jobs.values()} == {"Canceled"}
         assert "2 interrupted" in err.decode()

@@ -13,9 +13,10 @@ from PIL import Image
 
 from dspscope.sim import images
 from dspscope.sim.eventing import format_duration, parse_datetime, parse_duration
-from dspscope.sim.jobs import PHASES, JobBook, Phase
+from dspscope.sim.jobs import END_STATE_EVENT, JobBook
 from dspscope.sim.store import ImageStore, safe_component
 from dspscope.wsdsp import RemoteProtocolError, build
+from dspscope.wsdsp.jobs import TRANSITIONS, JobState
 from dspscope.wsdsp.sniff import sniff_format
 from tests.sim.support import create_request
 
@@ -25,26 +26,27 @@ from tests.sim.support import create_request
 @pytest.mark.parametrize(
     ("steps", "final"),
     [
-        (["SendImage", "SendImage", "EndPostScanJob"], Phase.ENDED),
-        (["EndPostScanJob"], Phase.ENDED),
-        (["SendImage", "CancelPostScanJob"], Phase.CANCELED),
-        (["EndPostScanJob", "filters-done"], Phase.FINISHED),
+        (["SendImage", "SendImage", "EndPostScanJob"], JobState.ENDED),
+        (["EndPostScanJob"], JobState.ENDED),
+        (["SendImage", "CancelPostScanJob"], JobState.CANCELED),
+        (["EndPostScanJob", END_STATE_EVENT], JobState.FINISHED),
+        (["SendImage", "GetPostScanJobElements"], JobState.OPEN),
     ],
 )
-def test_allowed_sequences(steps: list[str], final: Phase) -> None:
+def test_allowed_sequences(steps: list[str], final: JobState) -> None:
     book = JobBook()
     job = book.create(create_request("urn:x"), "127.0.0.1")
     for step in steps:
         job.step(step)
-    assert job.phase is final
+    assert job.state is final
 
 
-@pytest.mark.parametrize("phase", [Phase.ENDED, Phase.CANCELED, Phase.FINISHED])
+@pytest.mark.parametrize("state", [JobState.ENDED, JobState.CANCELED, JobState.FINISHED])
 @pytest.mark.parametrize("operation", ["SendImage", "EndPostScanJob", "CancelPostScanJob"])
-def test_nothing_follows_the_end(phase: Phase, operation: str) -> None:
-    assert (phase, operation) not in PHASES
+def test_nothing_follows_the_end(state: JobState, operation: str) -> None:
+    assert (state, operation) not in TRANSITIONS
     job = JobBook().create(create_request("urn:x"), "127.0.0.1")
-    job.phase = phase
+    job.state = state
     with pytest.raises(RemoteProtocolError) as caught:
         job.step(operation)
     assert caught.value.subcode == "OperationFailed"
@@ -64,6 +66,7 @@ def test_finished_jobs_are_bounded() -> None:
     for _ in range(5):
         job = book.create(create_request("urn:x"), "d")
         book.cancel(build.job_request("CancelPostScanJob", to="urn:x", token=job.token))
+        assert job.state is JobState.FINISHED and job.completed_state == "Canceled"
     assert len(book.jobs) <= 4
 
 
