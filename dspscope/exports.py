@@ -4,10 +4,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from dspscope import __version__
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike[str], *, binary: bool = False,
+                private: bool = True) -> Iterator[IO[Any]]:
+    """A file that appears under ``path`` only once it is whole: written
+    under a temporary name beside it and renamed when the block ends; an
+    error or Ctrl-C in between removes it and leaves ``path`` as it was.
+
+    ``private`` (anything holding scans or personal data) creates it
+    readable by the owner only, as captures are; otherwise it gets the
+    mode a plain ``open`` would (0666 less the umask)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
+    try:
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        mode = "wb" if binary else "w"
+        with open(fd, mode, **({} if binary else {"encoding": "utf-8"})) as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_jsonl(flows: Any, out: IO[str]) -> int:
@@ -20,12 +52,13 @@ def write_jsonl(flows: Any, out: IO[str]) -> int:
     return count
 
 
-def write_mitm(flows: Any, path: str) -> int:
-    """A mitmproxy capture (stock mitmproxy reads it), metadata included."""
+def write_mitm(flows: Any, path: str, *, private: bool = True) -> int:
+    """A mitmproxy capture (stock mitmproxy reads it), metadata included;
+    see ``output_file`` for how it is created."""
     from mitmproxy import io
 
     count = 0
-    with open(path, "wb") as fh:
+    with output_file(path, binary=True, private=private) as fh:
         writer = io.FlowWriter(fh)
         for flow in flows:
             writer.add(flow)

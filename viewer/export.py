@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dspscope.exports import write_har, write_jsonl
+from dspscope.exports import output_file, write_har, write_jsonl
 from dspscope.viewer.session import Session
 from dspscope.viewer.store import Row
 
@@ -20,11 +19,9 @@ def export(session: Session, rows: Sequence[Row], path: Path) -> int:
     if kind is None:
         raise ValueError(f"{path.name}: use a .jsonl or .har file name")
     flows = [flow for row in rows if not row.pending and (flow := session.flow(row)) is not None]
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with output_file(path) as out:  # scans and personal data: owner-only
         if kind == "har":
             write_har(flows, out)
         else:
             write_jsonl(flows, out)
-    os.replace(tmp, path)
     return len(flows)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mitmproxy import http
 
 from dspscope.addons.bodies import body_of
 from dspscope.addons.record import record_of
+from dspscope.exports import output_file
 from dspscope.viewer.flowstore import Flows, Location
 from dspscope.viewer.store import Row, Store, row_of
 from dspscope.wsdsp.codec import parse_envelope
@@ -103,14 +103,11 @@ class Session:
         their records are copied, not parsed again."""
         chosen = rows if rows is not None else self.store.rows
         count = 0
-        target = Path(path)
-        tmp = target.with_name(target.name + ".part")
-        with open(tmp, "wb") as fh:
+        with output_file(path, binary=True) as fh:  # scans: owner-only, as captures
             for row in chosen:
                 record = None if row.pending else self.flows.record(row.id)
                 if record is not None:
                     fh.write(record)
                     count += 1
-        os.replace(tmp, target)
         return count
 

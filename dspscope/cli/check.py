@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
             except CaptureError as exc:
                 report.problems.append(str(exc))
                 unreadable = unreadable or exc.flows_read == 0
+    if unreadable:  # no verdict over what was not read: the error alone
+        for problem in report.problems:
+            print(f"dspscope check: {problem}", file=sys.stderr)
+        return 2
     report.finish()
     if args.junit:
         write_report(args.junit, report.junit())
@@ -57,6 +61,4 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     for problem in report.problems:
         print(f"dspscope check: {problem}", file=sys.stderr)
-    if unreadable:
-        return 2
     return 1 if report.failed else 0

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dspscope.addons.record import CaptureError
     from dspscope.cli import UsageError
-    from dspscope.exports import write_har, write_jsonl, write_mitm
+    from dspscope.exports import output_file, write_har, write_jsonl, write_mitm
 
     if args.redact:
         from dspscope.addons.redaction import redacted
@@ -54,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
             return _flows(args.captures)
     if args.format == "mitm" and args.output in (None, "-"):
         raise UsageError("--format mitm writes a binary capture: give the file with -o FILE.mitm")
+    # scans and personal data: owner-only, as captures are, unless redacted
+    private = not args.redact
     try:
         if args.format == "mitm":
-            write_mitm(flows(), args.output)
+            write_mitm(flows(), args.output, private=private)
             return 0
-        with _output(args.output) as out:
+        with _output(args.output, private, output_file) as out:
             if args.format == "har":
                 write_har(flows(), out)
             else:
@@ -67,15 +69,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        where = "" if args.output in (None, "-") else f"; nothing written to {args.output}"
+        print(f"dspscope export: interrupted{where}", file=sys.stderr)
+        return 130
     return 0
 
 
 @contextlib.contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
+def _output(path: str | None, private: bool, output_file: Any) -> Iterator[IO[str]]:
+    """Standard output, or a file that appears only when it is whole."""
     if path is None or path == "-":
         yield sys.stdout
         return
-    with open(path, "w", encoding="utf-8") as fh:
+    with output_file(path, private=private) as fh:
         yield fh
 
 

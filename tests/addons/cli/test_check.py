@@ -44,6 +44,17 @@ def test_unreadable_capture_exits_2(tmp_path, capsys):
     assert "bad.mitm" in capsys.readouterr().err
 
 
+def test_missing_capture_gives_the_error_and_no_verdict(tmp_path, capsys):
+    good = write_capture(tmp_path / "c.mitm", support.job_flows(images=1))
+    junit = tmp_path / "r.xml"
+    assert main(["check", good, str(tmp_path / "missing.mitm"), "--junit", str(junit)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"dspscope check: {tmp_path / 'missing.mitm'}: unreadable: No such file or directory"]
+    assert not junit.exists()
+
+
 def test_torn_capture_is_still_reported(tmp_path, capsys):
     capture = write_capture(tmp_path / "c.mitm", support.job_flows(images=1))
     data = (tmp_path / "c.mitm").read_bytes()

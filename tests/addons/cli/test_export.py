@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from mitmproxy import io as mitm_io
 
 from dspscope.cli import main
 from tests.addons import support
 from tests.addons.cli.test_check import write_capture
+
+
+def eventually(condition, timeout: float = 30.0):
+    """The condition's value once it is true (polled; fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.02)
+    return value
 
 
 def test_jsonl(tmp_path, capsys):
@@ -39,3 +53,50 @@ def test_unreadable_capture_is_a_usage_error(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["export", str(bad)]) == 2
     assert "bad.mitm" in capsys.readouterr().err
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_exports_holding_scans_are_owner_only_and_redacted_ones_are_not(tmp_path):
+    capture = write_capture(tmp_path / "c.mitm", support.job_flows(images=1))
+    umask = os.umask(0o022)
+    try:
+        for fmt in ("jsonl", "har", "mitm"):
+            plain, shared = tmp_path / f"plain.{fmt}", tmp_path / f"shared.{fmt}"
+            assert main(["export", capture, "--format", fmt, "-o", str(plain)]) == 0
+            assert main(["export", capture, "--format", fmt, "--redact", "-o", str(shared)]) == 0
+            assert _mode(plain) == 0o600, fmt
+            assert _mode(shared) == 0o644, fmt
+    finally:
+        os.umask(umask)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_interrupted_export_leaves_nothing_under_the_output_name_and_says_so(tmp_path):
+    """The capture comes through a pipe that stays open: the export is
+    surely under way (its temporary file exists) when Ctrl-C comes."""
+    flows = support.job_flows(images=2)
+    source = tmp_path / "live.mitm"
+    os.mkfifo(source)
+    out = tmp_path / "out.jsonl"
+    out.write_text("older export\n")
+    export = subprocess.Popen([sys.executable, "-m", "dspscope", "export", str(source), "-o", str(out)],
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        with open(source, "wb") as fh:
+            writer = mitm_io.FlowWriter(fh)
+            for f in flows:
+                writer.add(f)
+            fh.flush()
+            eventually(lambda: list(tmp_path.glob(".out.jsonl.*.part")))
+            export.send_signal(signal.SIGINT)
+            _, err = export.communicate(timeout=30)
+    finally:
+        if export.poll() is None:
+            export.kill()
+    assert export.returncode == 130
+    assert f"interrupted; nothing written to {out}" in err
+    assert out.read_text() == "older export\n"
+    assert not list(tmp_path.glob("*.part"))
