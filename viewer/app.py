@@ -228,7 +228,7 @@ class DspscopeApp(App[None]):
         if row.kind == "event" or row.pending:
             self.say("Only finished device requests can be replayed.", "warning")
             return
-        self.push_screen(ReplayScreen(row, flow, insecure=self.source.replay_insecure))
+        self.push_screen(ReplayScreen(row, flow, tls=self.source.replay_tls))
 
     # ------------------------------------------------------- save and export
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mitmproxy import http
 from mitmproxy.flow import Flow
@@ -32,9 +33,10 @@ class Source:
     title = ""
     rules: RulesControl | None = None
     intercept: InterceptControl | None = None
-    #: Whether replaying to servers may skip certificate checks (the demo's
-    #: simulated server has a self-signed certificate).
-    replay_insecure = False
+    #: What a replay to the exchange's server trusts: an SSLContext, True
+    #: (the system roots) or False (no checks); ``dspscope open --cafile``
+    #: and ``--insecure`` set it.
+    replay_tls: Any = True
 
     def __init__(self) -> None:
         #: Toasts to show once the UI is up: (text, severity).

@@ -57,7 +57,10 @@ Act as the devices recorded in the captures, against the server at --to
 the live server says).  Jobs keep their order and interleaving.  Recorded
 subscriptions are pointed at a local event sink, and each job's end-state
 event is compared too.  Reports: text (default), --json, --junit FILE.
-Exit status 0: same behaviour; 1: behaviour differs; 2: bad arguments.
+Ctrl-C stops early: the report (and --junit) then covers what ran.
+Exit status 0: same behaviour; 1: behaviour differs; 2: bad arguments, or
+no connection to --to at all (a server that is down is not a regression);
+130: interrupted.
 
 examples:
   dspscope replay client session.mitm --to https://127.0.0.1:5362 --insecure
@@ -220,7 +223,7 @@ async def _replay(args: argparse.Namespace, capture: Any) -> int:
     from dspscope.cli import UsageError
     from dspscope.cli.running import on_signals, print_json, write_report
     from dspscope.replay import report as reporting
-    from dspscope.replay.client import ClientOptions, replay_capture
+    from dspscope.replay.client import CannotConnect, ClientOptions, replay_capture
     from dspscope.sim import tls
     from dspscope.wsdsp.replay import origin_of
 
@@ -235,14 +238,20 @@ async def _replay(args: argparse.Namespace, capture: Any) -> int:
         latency_threshold=args.latency_threshold / 1000.0, ignore=tuple(args.ignore),
     )
     steps = len(capture.exchanges)
+    stop = asyncio.Event()
     with _progress(steps, enabled=not args.json) as advance:
-        task = asyncio.create_task(replay_capture(capture, args.to, options, on_result=advance))
-        on_signals(task.cancel)
+        on_signals(stop.set)
         try:
-            report = await task
-        except asyncio.CancelledError:
-            print("dspscope replay client: interrupted", file=sys.stderr)
-            return 130
+            report = await replay_capture(capture, args.to, options, on_result=advance, stop=stop)
+        except CannotConnect as exc:
+            hint = "; give --cafile PEM (the server's CA) or --insecure" if exc.certificate else ""
+            raise UsageError(f"{exc}{hint}") from None
+        finally:
+            on_signals(None)
+    if report.interrupted:
+        print(f"dspscope replay client: interrupted after {len(report.results)} of "
+              f"{len(report.results) + report.skipped} exchange(s); the report covers those",
+              file=sys.stderr)
     if args.junit:
         write_report(args.junit, reporting.junit(report))
     if args.json:
@@ -250,6 +259,8 @@ async def _replay(args: argparse.Namespace, capture: Any) -> int:
     else:
         for line in reporting.lines(report, verbose=args.verbose):
             print(line)
+    if report.interrupted:
+        return 130
     differs = not report.ok
     if args.fail_on_latency:
         differs = differs or any(d.kind == "latency" for r in report.results for d in r.differences)

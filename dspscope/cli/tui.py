@@ -28,11 +28,14 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from dspscope.cli import proxy
+    from dspscope.cli.open import replay_tls
     from dspscope.viewer.app import DspscopeApp
     from dspscope.viewer.live import LiveSource
 
     options = proxy.build_options(args)
     source = LiveSource(options, title=describe(args), sets=args.set, verbose=args.verbose)
+    # replay (r) goes to the scan server: trust it as the proxy does
+    source.replay_tls = replay_tls(options.get("ssl_verify_upstream_trusted_ca"), args.insecure)
     if args.listen_host in proxy.ALL_INTERFACES:
         source.notices.append(("Listening on every interface: anyone who can reach this host "
                                "can use the proxy.", "warning"))

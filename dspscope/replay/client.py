@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,6 +38,19 @@ from dspscope.wsdsp.replay import (
 
 Speed = Literal["recorded", "max"]
 OnResult = Callable[[ExchangeResult], None]
+
+
+class CannotConnect(Exception):
+    """The target takes no connection at all, so nothing was replayed: a
+    stopped server is not a server that behaves differently."""
+
+    def __init__(self, target: str, reason: str, *, certificate: bool = False) -> None:
+        self.target, self.reason, self.certificate = target, reason, certificate
+        if certificate:
+            text = f"cannot verify the certificate of {target}: {reason}"
+        else:
+            text = f"cannot connect to {target}: {reason}; is the server running?"
+        super().__init__(text)
 
 
 @dataclass(slots=True)
@@ -65,9 +80,15 @@ async def replay_capture(
     options: ClientOptions | None = None,
     *,
     on_result: OnResult | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Report:
-    """Replay every recorded request of ``capture`` against ``target``."""
+    """Replay every recorded request of ``capture`` against ``target``.
+
+    Raises CannotConnect when the target takes no connection (nothing is
+    sent).  Setting ``stop`` (Ctrl-C) ends the replay early: the report
+    then covers what ran, with ``interrupted`` set."""
     options = options or ClientOptions()
+    await _connectable(target, options.ssl)
     subscribes = any(notify_to(r.request) for r in capture.exchanges)
     sink: _Sink | None = None
     if options.events and subscribes:
@@ -81,17 +102,80 @@ async def replay_capture(
         connector=aiohttp.TCPConnector(ssl=options.ssl, limit=max(10, options.concurrency * 2)),
         timeout=aiohttp.ClientTimeout(total=options.request_timeout),
     )
-    try:
+
+    async def work() -> None:
         await _run_steps(client, session, options, on_result or (lambda _r: None), sink)
         if sink is not None:
             deadline = time.monotonic() + options.event_wait
             while client.awaiting_events() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+
+    try:
+        interrupted = await _until_stopped(work(), stop)
     finally:
         await session.close()
         if sink is not None:
             await sink.stop()
-    return client.report()
+    report = client.report()
+    return dataclasses.replace(report, interrupted=True) if interrupted else report
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> bool:
+    """Run ``work`` to its end, or until ``stop`` is set (then cancel it and
+    return True)."""
+    task = asyncio.ensure_future(work)
+    try:
+        if stop is None:
+            await task
+            return False
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if task.done():
+            task.result()
+            return False
+        return True
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _connectable(target: str, tls: ssl.SSLContext | bool, timeout: float = 10.0) -> None:
+    """Raise CannotConnect unless a connection (with its TLS handshake) to
+    ``target`` can be made."""
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    try:
+        port = parts.port or (443 if https else 80)
+    except ValueError as exc:
+        raise CannotConnect(target, str(exc)) from None
+    context: ssl.SSLContext | None = None
+    if https:
+        if isinstance(tls, ssl.SSLContext):
+            context = tls
+        else:
+            context = ssl.create_default_context()
+            if not tls:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port, ssl=context)
+    except ssl.SSLCertVerificationError as exc:
+        raise CannotConnect(target, exc.verify_message or str(exc), certificate=True) from None
+    except ssl.SSLError as exc:
+        raise CannotConnect(target, f"TLS handshake failed ({exc.reason or exc})") from None
+    except TimeoutError:
+        raise CannotConnect(target, f"no connection within {timeout:g} s") from None
+    except OSError as exc:  # asyncio's strerror names the address again: the errno's text
+        raise CannotConnect(target, os.strerror(exc.errno) if exc.errno else str(exc)) from None
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
 
 
 async def replay_flows(

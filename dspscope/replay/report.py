@@ -47,13 +47,17 @@ def lines(report: Report, *, verbose: bool = False) -> Iterator[str]:
         summary += f", {notes} note(s)"
     if report.skipped:
         summary += f", {report.skipped} not replayed"
+    if report.interrupted:
+        yield summary + " - INTERRUPTED"
+        return
     yield summary + (" - same behaviour" if report.ok else " - BEHAVIOUR DIFFERS")
 
 
 def junit(report: Report) -> bytes:
     """One testcase per replayed exchange (and one for the events)."""
     failures = len(report.differing)
-    suite = ET.Element("testsuite", name="dspscope replay", tests=str(len(report.results) + 1),
+    name = "dspscope replay (interrupted)" if report.interrupted else "dspscope replay"
+    suite = ET.Element("testsuite", name=name, tests=str(len(report.results) + 1),
                        failures=str(failures + (0 if _events_ok(report) else 1)), errors="0",
                        skipped=str(report.skipped))
     for result in report.results:

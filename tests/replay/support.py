@@ -84,9 +84,10 @@ class Processes:
         url = proc.wait_for(r"listening on (https://\S+)/ScanServer").group(1)
         return proc, url
 
-    def proxy(self, upstream: str, *extra: str) -> tuple[Proc, str]:
+    def proxy(self, upstream: str, *extra: str, quiet: bool = True) -> tuple[Proc, str]:
+        """A proxy in front of ``upstream``; ``quiet=False`` prints a line per exchange."""
         proc = self.start("proxy", "--upstream", upstream, "--listen-port", "0", "--events-port", "0",
-                          "--insecure", "-q", *extra)
+                          "--insecure", *(["-q"] if quiet else []), *extra)
         port = proc.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1)
         return proc, f"https://127.0.0.1:{port}"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +28,13 @@ rules:
     action:
       fault:
         subcode: ServerErrorInternalError
+"""
+
+HANG = """\
+rules:
+  - name: no-answer-to-the-end
+    match: {operation: EndPostScanJob, direction: request}
+    action: {transport: hang}
 """
 
 
@@ -122,3 +131,58 @@ def test_stock_mitmdump_capture_replays_both_ways(stock: Session, procs: Process
     done = procs.run("replay", "client", str(stock.capture), "--to", origin, "--insecure")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 differ - same behaviour" in done.stdout
+
+
+def test_client_replay_against_a_server_that_is_down_says_so_in_one_line(
+    recorded: Session, procs: Processes, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    junit = tmp_path / "replay.xml"
+    done = procs.run("replay", "client", str(recorded.capture), "--to", f"https://127.0.0.1:{port}",
+                     "--insecure", "--junit", str(junit))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"dspscope replay: cannot connect to https://127.0.0.1:{port}: Connection refused; "
+        "is the server running?"]
+    assert not junit.exists()
+
+
+def test_client_replay_against_an_untrusted_certificate_says_how_to_trust_it(
+    recorded: Session, procs: Processes
+) -> None:
+    _, origin = procs.sim_server()
+    done = procs.run("replay", "client", str(recorded.capture), "--to", origin)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"dspscope replay: cannot verify the certificate of {origin}: ")
+    assert line.endswith("give --cafile PEM (the server's CA) or --insecure")
+
+
+def test_ctrl_c_during_client_replay_reports_what_ran(
+    recorded: Session, procs: Processes, tmp_path: Path
+) -> None:
+    """The server never answers the first EndPostScanJob, so the replay is
+    surely still running when Ctrl-C comes, after the exchanges before it."""
+    rules = tmp_path / "hang.yaml"
+    rules.write_text(HANG)
+    _, origin = procs.sim_server()
+    proxy, address = procs.proxy(origin, "--rules", str(rules), quiet=False)
+    junit = tmp_path / "replay.xml"
+    replay = procs.start("replay", "client", str(recorded.capture), "--to", address, "--insecure",
+                         "--concurrency", "1", "--junit", str(junit))
+    proxy.wait_for(r"SendImage .*\n(.*\n)*.*SendImage ")  # the job's two images went through
+    replay.popen.send_signal(signal.SIGINT)
+    assert replay.popen.wait(30) == 130, replay.text()
+    text = replay.text()
+    summary = re.search(r"^(\d+) exchange\(s\) replayed against .*, (\d+) not replayed - INTERRUPTED$",
+                        text, re.M)
+    assert summary, text
+    ran, skipped = int(summary.group(1)), int(summary.group(2))
+    assert ran >= 4 and skipped >= 1
+    assert f"interrupted after {ran} of {ran + skipped} exchange(s)" in text
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == str(ran + 1) and suite.get("skipped") == str(skipped)
+    assert "interrupted" in (suite.get("name") or "")

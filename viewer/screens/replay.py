@@ -67,11 +67,12 @@ class ReplayScreen(Screen[None]):
 
     app: DspscopeApp
 
-    def __init__(self, row: Row, flow: http.HTTPFlow, *, insecure: bool = False) -> None:
+    def __init__(self, row: Row, flow: http.HTTPFlow, *, tls: Any = True) -> None:
         super().__init__()
         self.row = row
         self.flow = flow
-        self.insecure = insecure
+        #: an SSLContext, True (system roots) or False (no certificate checks)
+        self.tls = tls
 
     def compose(self) -> ComposeResult:
         yield Static(id="replay-head")
@@ -130,7 +131,7 @@ class ReplayScreen(Screen[None]):
         from dspscope.replay.client import ClientOptions, replay_flows
 
         flows = self._flows()
-        options = ClientOptions(ssl=not self.insecure, events=False, concurrency=1,
+        options = ClientOptions(ssl=self.tls, events=False, concurrency=1,
                                 request_timeout=30.0)
         try:
             report = await replay_flows(flows, target_of(self.flow), options)

@@ -240,6 +240,8 @@ class Report:
     event_differences: tuple[Difference, ...] = ()
     skipped: int = 0
     events_received: int = 0
+    #: Stopped early (Ctrl-C): ``skipped`` counts what did not run.
+    interrupted: bool = False
 
     @property
     def differing(self) -> list[ExchangeResult]:
@@ -257,6 +259,7 @@ class Report:
             "exchanges": len(self.results),
             "differing": len(self.differing),
             "skipped": self.skipped,
+            "interrupted": self.interrupted,
             "events_received": self.events_received,
             "results": [r.to_json() for r in self.results],
             "events": [d.to_json() for d in self.event_differences],
