@@ -47,9 +47,26 @@ def test_open_takes_captures(started: list[Any], tmp_path: Path) -> None:
     assert isinstance(started[0], CaptureSource) and started[0].paths == [str(capture)]
 
 
+def test_open_takes_what_replay_trusts(started: list[Any], tmp_path: Path) -> None:
+    import ssl
+
+    from dspscope.sim.tls import default_certificate
+
+    capture = tmp_path / "a.mitm"
+    capture.write_bytes(b"")
+    assert main(["open", str(capture)]) == 0
+    assert main(["open", str(capture), "--insecure"]) == 0
+    cert, _key = default_certificate(tmp_path / "tls")
+    assert main(["open", str(capture), "--cafile", str(cert)]) == 0
+    default, insecure, cafile = (source.replay_tls for source in started)
+    assert default is True and insecure is False
+    assert isinstance(cafile, ssl.SSLContext) and cafile.get_ca_certs()
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["open", "/nonexistent/x.mitm"], "does not exist"),
     (["tui"], "--upstream"),
+    (["open", __file__, "--cafile", __file__], "cannot load trusted certificates"),
     (["demo", "--images", "0"], "at least 1"),
 ])
 def test_user_errors_are_one_line(argv: list[str], words: str, started: list[Any],
