@@ -24,6 +24,7 @@ from dspscope.addons.decode import Decode
 from dspscope.addons.events import Events
 from dspscope.addons.headless import Headless
 from dspscope.addons.track import Track
+from dspscope.addons.transparent import TransparentCheck
 
 RULES_MODULE = "dspscope.addons.applyrules"
 RULES_CLASS = "ApplyRules"
@@ -48,7 +49,7 @@ def build(*, headless_out: IO[str] | None = None, contentview: bool = True) -> l
     track.listeners.append(headless.jobs_finished)
     chain: list[object] = [
         Decode(), *_rules(), Events(), Addresses(), track, Abandoned(),
-        SaveCapture(), JsonlCapture(), headless,
+        SaveCapture(), JsonlCapture(), headless, TransparentCheck(),
     ]
     if contentview:
         chain.append(ContentView())

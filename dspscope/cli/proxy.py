@@ -26,6 +26,13 @@ proxy's own so devices keep using it, and WS-Eventing subscriptions are
 pointed at a second listener (--events-port) whose events are relayed to the
 device, so job events appear in the capture too.
 
+In the path (--mode transparent): on a gateway or bridge between the devices
+and the server, a NAT rule redirects the devices' TCP port 5362 to the proxy
+(the rule is printed at start); nothing on the device changes but the CA it
+trusts.  --mode regular serves devices set to use an HTTP proxy.  In both,
+the server is told to send events to the proxy's address on its own side.
+See "Deploying in the path" in the README.
+
 Devices talk TLS to the proxy with a certificate from the proxy's own CA
 (created on first use under the dspscope config directory; make devices
 trust CONFDIR/mitmproxy-ca-cert.pem), or with --cert.
@@ -35,7 +42,9 @@ Stop with Ctrl-C or SIGTERM: captures are flushed and closed.
 examples:
   dspscope proxy --upstream https://scan.example.com:5362 --listen-host 0.0.0.0 \\
       --save scans.mitm --rotate-size 500m --jsonl scans.jsonl
-  dspscope proxy --mode regular --listen-port 8080 --save all.mitm
+  dspscope proxy --mode transparent --listen-port 8080 --upstream-ca server-ca.pem \
+      --save scans.mitm
+  dspscope proxy --mode regular --listen-host 0.0.0.0 --listen-port 8080 --save all.mitm
   dspscope proxy --upstream https://10.0.0.5:5362 --insecure --cert proxy.pem
 """
 
@@ -50,13 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--mode", action="append", metavar="MODE",
                       help="any mitmproxy mode instead (regular, transparent, "
                       "reverse:URL, ...); repeatable")
-    where.add_argument("--listen-host", default="127.0.0.1", metavar="HOST",
-                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    where.add_argument("--listen-host", metavar="HOST",
+                       help="address to listen on (default 127.0.0.1, and every interface with "
+                       "--mode transparent, where redirected traffic arrives; 0.0.0.0 for every "
+                       "IPv4 interface)")
     where.add_argument("--listen-port", type=int, default=5362, metavar="PORT",
                        help="port to listen on (default 5362; 0 for any free port)")
     where.add_argument("--events-port", type=int, metavar="PORT",
                        help="second listener that receives the server's events "
                        "(default: listen port + 1; 0 for any free port)")
+    where.add_argument("--events-advertise", metavar="ADDRESS",
+                       help="where the server should send events, when it cannot reach the "
+                       "proxy's own address toward it (NAT): HOST, HOST:PORT or "
+                       "http(s)://HOST:PORT (default: that address, and the events port)")
     where.add_argument("--no-events", action="store_true",
                        help="leave subscriptions alone (events then bypass the proxy)")
     where.add_argument("--advertise", metavar="URL",
@@ -105,6 +120,29 @@ def _file(path: str, what: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+def is_transparent(mode: str) -> bool:
+    return mode.partition("@")[0].partition(":")[0] == "transparent"
+
+
+def _events_advertised(spec: str, port: int) -> str:
+    """--events-advertise as the dspscope_events option: HOST alone takes the
+    events listener's port."""
+    from dspscope.addons.events import parse_events
+    from dspscope.cli import UsageError
+
+    text = spec
+    bare_ipv6 = spec.count(":") > 1 and not spec.startswith("[")
+    if "://" not in spec and (":" not in spec or bare_ipv6 or spec.endswith("]")):
+        host = spec.strip("[]")
+        text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        parse_events(text)
+    except ValueError:
+        raise UsageError(f"--events-advertise must be HOST, HOST:PORT or http(s)://HOST:PORT, "
+                         f"not {spec!r}") from None
+    return text
+
+
 def build_options(args: argparse.Namespace) -> dict[str, Any]:
     """mitmproxy options for the command line; UsageError for bad ones."""
     from urllib.parse import urlsplit
@@ -122,8 +160,11 @@ def build_options(args: argparse.Namespace) -> dict[str, Any]:
         modes = [f"reverse:{parts.scheme}://{parts.netloc}"]
     else:
         modes = list(args.mode)
+    listen_host = args.listen_host
+    if listen_host is None:
+        listen_host = "" if any(is_transparent(m) for m in modes) else "127.0.0.1"
     opts: dict[str, Any] = {
-        "listen_host": args.listen_host,
+        "listen_host": listen_host,
         "listen_port": args.listen_port,
         "connection_strategy": "lazy",
         "dspscope_headless": not args.quiet,
@@ -133,10 +174,14 @@ def build_options(args: argparse.Namespace) -> dict[str, Any]:
         if port is None:
             port = args.listen_port + 1 if args.listen_port else 0
         if port == 0:
-            port = free_port(args.listen_host)
-        host = args.listen_host if args.listen_host not in ALL_INTERFACES else ""
+            port = free_port(listen_host or "0.0.0.0")
+        host = listen_host if listen_host not in ALL_INTERFACES else ""
         modes.append(f"reverse:{EVENTS_TARGET}@{port}")
         opts["dspscope_events"] = f"{host}:{port}" if host else str(port)
+        if args.events_advertise:
+            opts["dspscope_events"] = _events_advertised(args.events_advertise, port)
+    elif args.events_advertise:
+        raise UsageError("--events-advertise and --no-events contradict each other; give one")
     opts["mode"] = modes
     confdir = Path(args.confdir).expanduser() if args.confdir else config_dir() / "mitmproxy"
     try:
@@ -184,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     from dspscope.addons.runner import ProxyRunner, StartupError
 
     opts = build_options(args)
-    if args.listen_host in ALL_INTERFACES:
+    if opts["listen_host"] in ALL_INTERFACES:
         print("dspscope proxy: warning: listening on every interface; anyone who can reach "
               "this host can use the proxy", file=sys.stderr)
     runner = ProxyRunner(opts, sets=args.set,
@@ -257,3 +302,28 @@ def _announce(runner: Any, opts: dict[str, Any]) -> None:
     print("dspscope proxy: " + "; ".join(parts), file=sys.stderr)
     print(f"dspscope proxy: devices must trust {opts['confdir']}/mitmproxy-ca-cert.pem "
           "(or use --cert)", file=sys.stderr)
+    for mode in modes:
+        if is_transparent(mode):
+            for line in redirect_rules(runner.addrs_of(mode)):
+                print(f"dspscope proxy: {line}", file=sys.stderr)
+
+
+SCAN_PORT = 5362
+
+
+def redirect_rules(addrs: list[tuple[str, int]]) -> list[str]:
+    """What a transparent listener expects of the gateway, to print at start."""
+    port = addrs[0][1] if addrs else 8080
+    v6 = any(":" in host or host == "" for host, _ in addrs)
+    lines = [
+        f"transparent mode expects the devices' TCP port {SCAN_PORT} redirected to port {port} "
+        "on this host (IFACE: the interface toward the devices), e.g.",
+        f"  iptables -t nat -A PREROUTING -i IFACE -p tcp --dport {SCAN_PORT} "
+        f"-j REDIRECT --to-ports {port}",
+    ]
+    if v6:
+        lines.append(f"  ip6tables -t nat -A PREROUTING -i IFACE -p tcp --dport {SCAN_PORT} "
+                     f"-j REDIRECT --to-ports {port}")
+    lines.append(f"  or: nft add rule inet dspscope prerouting iifname IFACE tcp dport {SCAN_PORT} "
+                 f"redirect to :{port}  (see \"Deploying in the path\" in the README)")
+    return lines

@@ -41,6 +41,38 @@ def test_any_mode_all_interfaces_no_events():
     assert "dspscope_events" not in opts and opts["dspscope_headless"] is False
 
 
+@pytest.mark.parametrize(("argv", "host", "events"), [
+    # Redirected traffic arrives on the gateway's own addresses, not loopback.
+    (("--mode", "transparent", "--listen-port", "8080"), "", "8081"),
+    (("--mode", "transparent@8080", "--listen-host", "10.199.1.1"), "10.199.1.1", "10.199.1.1:5363"),
+    (("--mode", "regular", "--listen-port", "8080"), "127.0.0.1", "127.0.0.1:8081"),
+])
+def test_listen_host_defaults_per_mode(argv, host, events):
+    opts = options(*argv)
+    assert opts["listen_host"] == host and opts["dspscope_events"] == events
+
+
+@pytest.mark.parametrize(("advertise", "events"), [
+    ("10.0.0.9", "10.0.0.9:8081"),
+    ("nat.example:9000", "nat.example:9000"),
+    ("fd00::9", "[fd00::9]:8081"),
+    ("[fd00::9]", "[fd00::9]:8081"),
+    ("[fd00::9]:9000", "[fd00::9]:9000"),
+    ("https://nat.example:9443", "https://nat.example:9443"),
+])
+def test_events_advertise(advertise, events):
+    opts = options("--mode", "transparent", "--listen-port", "8080", "--events-advertise", advertise)
+    assert opts["dspscope_events"] == events
+    assert opts["mode"][-1].endswith("@8081")
+
+
+def test_redirect_rules_name_the_listening_port():
+    lines = command.redirect_rules([("0.0.0.0", 8080), ("::", 8080)])
+    assert "--dport 5362 -j REDIRECT --to-ports 8080" in lines[1] and lines[1].lstrip().startswith("iptables")
+    assert lines[2].lstrip().startswith("ip6tables") and "redirect to :8080" in lines[3]
+    assert not any("ip6tables" in line for line in command.redirect_rules([("10.0.0.1", 9090)]))
+
+
 def test_events_port_zero_picks_a_free_one():
     opts = options("--upstream", "http://s", "--listen-port", "0")
     port = int(opts["dspscope_events"].rpartition(":")[2])
@@ -68,6 +100,8 @@ def test_tls_and_capture_options(tmp_path):
     (("--upstream", "https://s", "--cert", "/nope.pem"), "does not exist"),
     (("--upstream", "https://s", "--rotate-time", "often"), "not a duration"),
     (("--upstream", "https://s", "--rotate-size", "big"), "not a size"),
+    (("--mode", "transparent", "--events-advertise", "ftp://x:1"), "--events-advertise"),
+    (("--mode", "transparent", "--events-advertise", "x", "--no-events"), "contradict"),
 ])
 def test_usage_errors(argv, match):
     with pytest.raises(UsageError, match=match):
