@@ -1,14 +1,16 @@
 """Captures of a long-running proxy: a streamed mitmproxy capture (``.mitm``,
-readable by stock ``mitmdump -nr``) and a JSONL file of records.
+readable by stock ``mitmdump -nr``) with its index beside it
+(``addons.index``: where each record is, and its decoded record), and a
+JSONL file of records.
 
 Each exchange is written, unbuffered, as soon as it completes, so a reader
 (or a crash) sees at most the last exchange half-written; a write that fails
 (a full disk) is cut back off, so the file stays readable to its end and
 takes the next exchanges once there is room again.  Files are created
-readable by their owner only: they hold user SIDs, addresses and scans.  Files rotate by size or age:
-the full file is renamed ``STEM-YYYYMMDD-HHMMSS.SUFFIX`` (its start time) and
-a fresh one is started under the given name; a file that already exists at
-start is rotated away the same way, never overwritten or appended to.
+readable by their owner only: they hold user SIDs, addresses and scans.
+Files rotate by size or age (``addons.rotating``); a file that already
+exists at start is rotated away the same way, never overwritten or appended
+to.
 
 Writing never disturbs traffic: a full disk is logged, not raised.
 """
@@ -19,152 +21,26 @@ import collections
 import contextlib
 import logging
 import os
-import re
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.io import tnetstring
-from mitmproxy.utils import human
 
-from dspscope.addons.record import json_line, record_of
+from dspscope.addons.index import IndexWriter, dumps, entry_line, index_path
+from dspscope.addons.record import index_flags, record_of
+from dspscope.addons.rotating import (  # noqa: F401 - the capture's public names
+    RotatingFile,
+    parse_duration,
+    parse_size,
+    segment_name,
+    segments,
+)
 
 logger = logging.getLogger(__name__)
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "90", "90s", "15m", "1h" or "2d"; ValueError otherwise."""
-    match = _DURATION.fullmatch(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h, 1d)")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
-def parse_size(text: str) -> int:
-    """Bytes in "500k", "100m", "2g"; ValueError otherwise."""
-    try:
-        size = human.parse_size(text)
-    except ValueError:
-        size = None
-    if not size or size <= 0:
-        raise ValueError(f"not a size: {text!r} (use e.g. 500k, 100m, 2g)")
-    return size
-
-
-def segment_name(path: Path, started: float) -> Path:
-    """Where a finished segment of ``path`` that started at ``started`` goes."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-    candidate = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
-    n = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{stamp}-{n}{path.suffix}")
-        n += 1
-    return candidate
-
-
-def segments(path: str | Path) -> list[Path]:
-    """The finished segments of a rotated capture, oldest first, then the
-    current file: the order to read them in."""
-    path = Path(path)
-    pattern = re.compile(re.escape(path.stem) + r"-(\d{8}-\d{6})(?:-(\d+))?" + re.escape(path.suffix))
-    found = []
-    for candidate in path.parent.glob(f"{path.stem}-*{path.suffix}"):
-        match = pattern.fullmatch(candidate.name)
-        if match:
-            found.append((match.group(1), int(match.group(2) or 0), candidate))
-    ordered = [p for _, _, p in sorted(found)]
-    return [*ordered, path] if path.exists() else ordered
-
-
-class RotatingFile:
-    """An append-only file that is flushed after every write and rotated by
-    size (``max_bytes``) or age (``max_age`` seconds)."""
-
-    def __init__(self, path: str | Path, *, max_bytes: int | None = None,
-                 max_age: float | None = None) -> None:
-        self.path = Path(path).expanduser()
-        self.max_bytes = max_bytes
-        self.max_age = max_age
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
-            os.replace(self.path, segment_name(self.path, self.path.stat().st_mtime))
-        self._fh: IO[bytes] | None = None
-        self._size = 0
-        self._started = 0.0
-        self.rotations = 0
-        self._open()
-
-    def _open(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        self._fh = open(fd, "wb", buffering=0)
-        self._size = 0
-        self._started = time.time()
-
-    def _due(self, incoming: int) -> bool:
-        if self._size == 0:
-            return False
-        if self.max_bytes is not None and self._size + incoming > self.max_bytes:
-            return True
-        return self.max_age is not None and time.time() - self._started >= self.max_age
-
-    def rotate(self) -> None:
-        self.close()
-        os.replace(self.path, segment_name(self.path, self._started))
-        self.rotations += 1
-        self._open()
-
-    def write(self, data: bytes | Sequence[bytes]) -> None:
-        """Append one record, given whole or as pieces (written in order,
-        never joined: a record holding a 200 MB image is not copied)."""
-        if self._fh is None:
-            raise ValueError(f"{self.path} is closed")
-        pieces = (data,) if isinstance(data, bytes) else data
-        size = sum(len(piece) for piece in pieces)
-        if self._due(size):
-            self.rotate()
-        assert self._fh is not None
-        try:
-            _write_all(self._fh.fileno(), pieces)
-        except BaseException:
-            # Never leave half a record behind: readers stop at the first
-            # broken one, and every exchange after it would be lost to them.
-            with contextlib.suppress(OSError, ValueError):
-                os.ftruncate(self._fh.fileno(), self._size)
-                os.lseek(self._fh.fileno(), self._size, os.SEEK_SET)
-            raise
-        self._size += size
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-_IOV_MAX = 1024
-
-
-def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
-    """Write ``pieces`` in order with gathering writes (no joined copy),
-    going on after partial writes."""
-    views = [memoryview(piece) for piece in pieces if piece]
-    while views:
-        batch = views[:_IOV_MAX]
-        written = os.writev(fd, batch)
-        done = 0
-        while done < len(batch) and written >= len(batch[done]):
-            written -= len(batch[done])
-            done += 1
-        views = views[done:]
-        if written:
-            views[0] = views[0][written:]
-
 
 #: Records at least this large are written by a worker thread: writing a
 #: scanned image to disk must not hold up its exchange (the device waits for
@@ -211,7 +87,7 @@ class _Writer:
         self.close()
         if path:
             try:
-                self.file = RotatingFile(path, max_bytes=max_bytes, max_age=max_age)
+                self.file = self.open_file(path, max_bytes, max_age)
             except OSError as exc:
                 raise exceptions.OptionsError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -246,26 +122,30 @@ class _Writer:
         file = self.file
         try:
             record = self.serialize(flow)
+            extra = self.companion(flow)
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
             self._failed(file, exc)
             return
         size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
         busy = self._last is not None and not self._last.done()
         if size < BACKGROUND_BYTES and not busy:
-            self._put(file, record)
+            self._put(file, record, size, extra)
             return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=self.option)
-        self._last = self._worker.submit(self._put, file, record)
+        self._last = self._worker.submit(self._put, file, record, size, extra)
 
-    def _put(self, file: RotatingFile, record: bytes | Sequence[bytes]) -> None:
+    def _put(self, file: RotatingFile, record: bytes | Sequence[bytes], size: int,
+             extra: Any = None) -> None:
         """Write one record (on the event loop, or on the worker thread)."""
         try:
-            file.write(record)
+            offset = file.write(record)
             self.written += 1
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
             self._failed(file, exc)
             return
+        if extra is not None:
+            self.written_at(offset, size, extra)
         if self._lost:
             logger.warning("dspscope: writing %s again; %d exchange(s) are missing from it",
                            file.path, self._lost)
@@ -278,8 +158,18 @@ class _Writer:
             logger.error("dspscope: writing %s failed (%d so far): %s; traffic goes on "
                          "unrecorded there", file.path, self.failures, exc)
 
+    def open_file(self, path: str, max_bytes: int | None, max_age: float | None) -> RotatingFile:
+        return RotatingFile(path, max_bytes=max_bytes, max_age=max_age)
+
     def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
         raise NotImplementedError
+
+    def companion(self, flow: http.HTTPFlow) -> Any:
+        """What ``written_at`` needs, taken from the flow when it is serialised."""
+        return None
+
+    def written_at(self, offset: int, size: int, extra: Any) -> None:
+        """The record of ``extra`` is in the file at ``offset`` (same thread as the write)."""
 
 
 _ROTATION_OPTIONS = (
@@ -325,15 +215,78 @@ def tnetstring_pieces(state: Any) -> Sequence[bytes]:
     return out
 
 
+#: The JSON of each flow's record, made once for the index and the JSONL file.
+_record_json: weakref.WeakKeyDictionary[http.HTTPFlow, bytes] = weakref.WeakKeyDictionary()
+
+
+def record_json(flow: http.HTTPFlow) -> bytes:
+    found = _record_json.get(flow)
+    if found is None:
+        found = _record_json[flow] = dumps(record_of(flow))
+    return found
+
+
 class SaveCapture(_Writer):
-    """``dspscope_save``: the streamed mitmproxy capture."""
+    """``dspscope_save``: the streamed mitmproxy capture, and its index
+    (``addons.index``) beside it, rotated with it."""
 
     name = "dspscope_save"
     option = "dspscope_save"
     help = "Stream finished flows, with dspscope's metadata, to this mitmproxy capture file."
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: IndexWriter | None = None
+
+    def open_file(self, path: str, max_bytes: int | None, max_age: float | None) -> RotatingFile:
+        file = RotatingFile(path, max_bytes=max_bytes, max_age=max_age, on_rotate=self._rotated)
+        self._start_index(file.path)
+        return file
+
+    def close(self) -> None:
+        super().close()
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
     def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
         return tnetstring_pieces(flow.get_state())
+
+    def companion(self, flow: http.HTTPFlow) -> tuple[bytes, bytes]:
+        return dumps(index_flags(flow)), record_json(flow)
+
+    def written_at(self, offset: int, size: int, extra: tuple[bytes, bytes]) -> None:
+        if self.index is None:
+            return
+        try:
+            self.index.write(entry_line(offset, size, *extra))
+        except OSError as exc:
+            logger.warning("dspscope: writing %s failed (%s); dropped it, readers will read the "
+                           "capture itself", self.index.path, exc.strerror or exc)
+            self.index.discard()
+            self.index = None
+
+    def _rotated(self, segment: Path) -> None:
+        """The capture file became ``segment``: its index goes with it."""
+        if self.file is None:  # the file found at start, moved aside
+            with contextlib.suppress(OSError):
+                old = index_path(Path(getattr(ctx.options, self.option)).expanduser())
+                if old.exists():
+                    os.replace(old, index_path(segment))
+            return
+        if self.index is not None:
+            self.index.close()
+            with contextlib.suppress(OSError):
+                os.replace(self.index.path, index_path(segment))
+        self._start_index(self.file.path)
+
+    def _start_index(self, capture: Path) -> None:
+        try:
+            self.index = IndexWriter(index_path(capture))
+        except OSError as exc:
+            self.index = None
+            logger.warning("dspscope: cannot write %s (%s); readers will read the capture itself",
+                           index_path(capture), exc.strerror or exc)
 
 
 class JsonlCapture(_Writer):
@@ -348,4 +301,7 @@ class JsonlCapture(_Writer):
         self._record = record
 
     def serialize(self, flow: http.HTTPFlow) -> bytes:
-        return json_line(self._record(flow)).encode("utf-8") + b"\n"
+        if self._record is record_of:
+            line = _record_json.pop(flow, None) or dumps(record_of(flow))
+            return line + b"\n"
+        return dumps(self._record(flow)) + b"\n"

@@ -21,6 +21,7 @@ from mitmproxy.flow import Flow
 
 from dspscope.addons.decoded import message
 from dspscope.addons.metadata import analyze
+from dspscope.addons.index import message_of
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 
@@ -77,6 +78,34 @@ class Report:
             self._note(meta["job_token"] or NO_JOB, finding, where)
         if (self.exchanges + self.events) % EVICT_EVERY == 0:
             self._collect(flow.request.timestamp_start - 86400)
+
+    def add_record(self, record: dict[str, Any], flags: dict[str, Any], source: str = "") -> None:
+        """The same as ``add`` for a flow read from a capture's index: its
+        decoded messages come from the record, the job tracker runs again."""
+        request = message_of(record.get("request"))
+        if request is None:  # the proxy could not decode it: nothing to track
+            self.exchanges += 1
+            return
+        response = message_of(record.get("response"))
+        stamp = record.get("time") or flags.get("stamp") or 0.0
+        kind = record.get("kind") or "exchange"
+        if kind == "event":
+            seen = self.tracker.event(request, exchange_id=record["id"], time=stamp)
+            self.events += 1
+        else:
+            seen = self.tracker.exchange(request, response, device=flags.get("device", ""),
+                                         exchange_id=record["id"], time=stamp)
+            self.exchanges += 1
+        job_token = record.get("job_token") or (seen.job.token if seen.job is not None else None)
+        where = {"flow": record["id"], "file": source, "time": record.get("time"),
+                 "operation": record.get("operation"), "device": flags.get("device", "")}
+        findings = [*(record["request"].get("findings") or ()),
+                    *((record.get("response") or {}).get("findings") or ()),
+                    *(f.to_json() for f in seen.findings)]
+        for finding in findings:
+            self._note(job_token or NO_JOB, finding, where)
+        if (self.exchanges + self.events) % EVICT_EVERY == 0:
+            self._collect(stamp - 86400)
 
     def add_all(self, flows: Iterable[Flow], source: str = "") -> None:
         for flow in flows:

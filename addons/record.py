@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import exceptions, http, io
@@ -43,7 +44,11 @@ def metadata_of(flow: http.HTTPFlow, tracker: JobTracker | None = None) -> dict[
 
 def record_of(flow: http.HTTPFlow, tracker: JobTracker | None = None) -> dict[str, Any]:
     """The JSON record of one exchange (see the README for its keys)."""
-    meta = metadata_of(flow, tracker)
+    return record_from(flow, metadata_of(flow, tracker))
+
+
+def record_from(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
+    """The record of a flow whose metadata is ``meta``."""
     request = flow.request
     response = flow.response
     duration = None
@@ -135,3 +140,104 @@ def read_capture(path: str, progress: Progress | None = None) -> Iterator[Flow]:
         raise CaptureError(path, count, exc.strerror or str(exc)) from None
     except exceptions.FlowReadException as exc:
         raise CaptureError(path, count, str(exc) or "not a mitmproxy capture") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One HTTP flow of a capture as an indexed reader sees it: its record
+    and flags, where it is in the file, and the flow itself when it had to
+    be read (None when the index had it)."""
+
+    offset: int
+    length: int
+    flags: dict[str, Any]
+    record: dict[str, Any]
+    flow: http.HTTPFlow | None = None
+
+
+def index_flags(flow: http.HTTPFlow, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an index keeps beside a flow's record: the device the exchange
+    belongs to, whether the proxy rewrote it, the time the tracker used."""
+    meta = meta if meta is not None else flow.metadata.get(METADATA_KEY)
+    meta = meta if isinstance(meta, dict) else {}
+    flags: dict[str, Any] = {}
+    device = meta.get("device")
+    if isinstance(device, str) and device:
+        flags["device"] = device
+    if meta.get("original"):
+        flags["rewritten"] = True
+    if not flow.request.timestamp_start:
+        flags["stamp"] = flow.timestamp_created
+    return flags
+
+
+def read_indexed(path: str, tracker: JobTracker | None = None, progress: Progress | None = None,
+                 *, use_index: bool = True) -> Iterator[Item]:
+    """The HTTP flows of a capture in order: from its index as far as that
+    agrees with the capture, the rest (all of it without an index) read
+    from the capture with records computed (``tracker`` follows jobs across
+    flows without dspscope metadata).  Raises CaptureError like
+    ``read_capture``, after yielding what could be read."""
+    from dspscope.addons.index import IndexReader
+
+    tracker = tracker if tracker is not None else JobTracker()
+    try:
+        total = os.path.getsize(path)
+    except OSError as exc:
+        raise CaptureError(path, 0, exc.strerror or str(exc)) from None
+    count = 0
+    start = 0
+    if use_index:
+        reader = IndexReader(path)
+        for entry in reader.entries():
+            count += 1
+            yield Item(entry.offset, entry.length, dict(entry.flags), entry.record)
+            if progress is not None and count % 1000 == 0:
+                progress(entry.offset + entry.length, total)
+        start = reader.covered
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            at = start
+            for flow in io.FlowReader(fh).stream():
+                end = fh.tell()
+                count += 1
+                if isinstance(flow, http.HTTPFlow):
+                    meta = metadata_of(flow, tracker)
+                    yield Item(at, end - at, index_flags(flow, meta), record_from(flow, meta), flow)
+                at = end
+                if progress is not None:
+                    progress(end, total)
+    except OSError as exc:
+        raise CaptureError(path, count, exc.strerror or str(exc)) from None
+    except exceptions.FlowReadException as exc:
+        raise CaptureError(path, count, str(exc) or "not a mitmproxy capture") from None
+    if progress is not None:
+        progress(total, total)
+
+
+def build_index(path: str, tracker: JobTracker | None = None,
+                progress: Progress | None = None) -> int:
+    """Write the index of a capture beside it (replacing any); the number of
+    flows it holds.  A damaged capture gets an index of what could be read,
+    then CaptureError is raised."""
+    from dspscope.addons.index import IndexWriter, dumps, entry_line, index_path
+
+    target = index_path(path)
+    partial = target.with_name(target.name + ".part")
+    writer = IndexWriter(partial)
+    count = 0
+    try:
+        for item in read_indexed(path, tracker, progress, use_index=False):
+            writer.write(entry_line(item.offset, item.length, dumps(item.flags), dumps(item.record)))
+            count += 1
+    except CaptureError:
+        writer.close()
+        os.replace(partial, target)
+        raise
+    except BaseException:
+        writer.discard()
+        raise
+    writer.close()
+    os.replace(partial, target)
+    return count

@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("proxy", "dspscope.cli.proxy"),
     ("rules", "dspscope.cli.rules"),
     ("check", "dspscope.cli.check"),
+    ("index", "dspscope.cli.index"),
     ("export", "dspscope.cli.export"),
     ("replay", "dspscope.cli.replay"),
     ("demo", "dspscope.cli.demo"),

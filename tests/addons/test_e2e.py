@@ -4,6 +4,7 @@ as real processes over loopback, between the simulated device and server."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -162,6 +163,17 @@ async def test_concurrent_jobs_through_the_proxy(tmp_path, tls, sig):
     assert len(report["jobs"]) == JOBS
     assert {j["outcome"] for j in report["jobs"]} == {"Completed"}
 
+    # The index the proxy wrote beside the capture: every flow, where it is,
+    # the same record as the JSONL file; check reads it to the same verdict.
+    index = (tmp_path / "cap.mitm.index").read_bytes().splitlines()[1:]
+    entries = [json.loads(line) for line in index]
+    assert [e[3] for e in entries] == records
+    data = (tmp_path / "cap.mitm").read_bytes()
+    assert [mitm_io.FlowReader(io.BytesIO(data[at:at + size])).stream().__next__().id
+            for at, size, _, _ in entries] == [f.id for f in flows]
+    again = dspscope("check", str(tmp_path / "cap.mitm"), "--json", "--no-index")
+    assert json.loads(again.stdout) == report
+
 
 async def post(url: str, message, *, attachments=()) -> int:
     encoded = encode(message, attachments)
@@ -193,6 +205,9 @@ async def test_seeded_violations_are_reported(tmp_path):
     codes = {line.split()[1].rstrip(":") for line in check.stdout.splitlines()
              if line.startswith("  error")}
     assert codes == {"job.unknown-token", "dsp.invalid-sid", "dsp.invalid-guid"}
+    again = dspscope("check", str(tmp_path / "cap.mitm"), "--no-index")
+    assert (tmp_path / "cap.mitm.index").exists()
+    assert again.stdout == check.stdout and again.returncode == 1
     assert b"<failure" in (tmp_path / "r.xml").read_bytes()
 
 
