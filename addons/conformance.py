@@ -20,8 +20,8 @@ from mitmproxy import http
 from mitmproxy.flow import Flow
 
 from dspscope.addons.decoded import message
-from dspscope.addons.metadata import analyze
 from dspscope.addons.index import message_of
+from dspscope.addons.metadata import analyze
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 

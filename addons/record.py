@@ -172,11 +172,12 @@ def index_flags(flow: http.HTTPFlow, meta: dict[str, Any] | None = None) -> dict
 
 
 def read_indexed(path: str, tracker: JobTracker | None = None, progress: Progress | None = None,
-                 *, use_index: bool = True) -> Iterator[Item]:
+                 *, use_index: bool = True, records: bool = True) -> Iterator[Item]:
     """The HTTP flows of a capture in order: from its index as far as that
     agrees with the capture, the rest (all of it without an index) read
     from the capture with records computed (``tracker`` follows jobs across
-    flows without dspscope metadata).  Raises CaptureError like
+    flows without dspscope metadata; ``records=False``: the flow only, with
+    an empty record, for callers that judge flows themselves).  Raises CaptureError like
     ``read_capture``, after yielding what could be read."""
     from dspscope.addons.index import IndexReader
 
@@ -202,7 +203,9 @@ def read_indexed(path: str, tracker: JobTracker | None = None, progress: Progres
             for flow in io.FlowReader(fh).stream():
                 end = fh.tell()
                 count += 1
-                if isinstance(flow, http.HTTPFlow):
+                if isinstance(flow, http.HTTPFlow) and not records:
+                    yield Item(at, end - at, {}, {}, flow)
+                elif isinstance(flow, http.HTTPFlow):
                     meta = metadata_of(flow, tracker)
                     yield Item(at, end - at, index_flags(flow, meta), record_from(flow, meta), flow)
                 at = end

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         for path in args.captures:
             report.files.append(path)
             try:
-                for item in read_indexed(path, progress=advance(path), use_index=not args.no_index):
+                for item in read_indexed(path, progress=advance(path),
+                                         use_index=not args.no_index, records=False):
                     if item.flow is not None:
                         report.add(item.flow, path)
                     else:

@@ -11,9 +11,9 @@ from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons
 
 from dspscope.addons.capture import SaveCapture, segments
-from dspscope.addons.track import Track
 from dspscope.addons.index import IndexReader, index_path
 from dspscope.addons.record import read_indexed, record_of
+from dspscope.addons.track import Track
 from dspscope.cli import main
 from tests.addons import support
 
