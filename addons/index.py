@@ -24,6 +24,7 @@ rewrote it).  No mitmproxy here: the lines are plain data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+try:
+    import orjson
+except ImportError:  # a checkout whose environment predates the dependency
+    orjson = None  # type: ignore[assignment]
 
 from dspscope.wsdsp.messages import Fault, Message
 
@@ -48,11 +52,15 @@ def dumps(value: Any) -> bytes:
     """JSON bytes, fast; text that mitmproxy decoded with surrogateescape
     (lone surrogates, which orjson refuses) goes through the json module
     with \\u escapes, as ``record.json_line`` writes it."""
-    try:
-        return orjson.dumps(value, default=str)
-    except TypeError:
-        line = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-        return line.encode("utf-8", "backslashreplace")
+    if orjson is not None:
+        with contextlib.suppress(TypeError):
+            return orjson.dumps(value, default=str)
+    line = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return line.encode("utf-8", "backslashreplace")
+
+
+def loads(line: bytes) -> Any:
+    return orjson.loads(line) if orjson is not None else json.loads(line)
 
 
 def entry_line(offset: int, length: int, flags: bytes, record: bytes) -> bytes:
@@ -143,8 +151,8 @@ class IndexReader:
                 if not line.endswith(b"\n"):
                     return  # torn last line
                 try:
-                    offset, length, flags, record = orjson.loads(line)
-                except (orjson.JSONDecodeError, ValueError, TypeError):
+                    offset, length, flags, record = loads(line)
+                except (ValueError, TypeError):
                     return
                 if offset != expected or length <= 0 or offset + length > size:
                     return
