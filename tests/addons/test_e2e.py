@@ -3,16 +3,13 @@ as real processes over loopback, between the simulated device and server."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import os
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,61 +21,13 @@ from dspscope.sim.device import SimulatedDevice
 from dspscope.sim.results import DeviceOptions
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import build, encode
+from tests.helpers import Process, free_port
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 JOBS, IMAGES, CONCURRENCY = 6, 2, 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Proc:
-    """A child process with its output in files (no pipe can fill up)."""
-
-    def __init__(self, argv: list[str], home: Path, name: str) -> None:
-        self.out = home / f"{name}.out"
-        self.err = home / f"{name}.err"
-        env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
-
-    async def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.stderr + self.stdout:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exited {self.proc.returncode}: {self.stderr}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {text!r} within {timeout} s: {self.stderr}")
-            await asyncio.sleep(0.05)
-
-    async def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
-        self.proc.send_signal(sig)
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise AssertionError("did not stop")
-            await asyncio.sleep(0.05)
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    @property
-    def stdout(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.err.read_text(errors="replace")
 
 
 def dspscope(*args: str) -> subprocess.CompletedProcess[str]:
@@ -91,7 +40,7 @@ def read_flows(path: Path) -> list:
         return list(mitm_io.FlowReader(fh).stream())
 
 
-async def start_proxy(home: Path, server: ScanServer, *extra: str) -> tuple[Proc, int]:
+async def start_proxy(home: Path, server: ScanServer, *extra: str) -> tuple[Process, int]:
     port, events = free_port(), free_port()
     argv = [sys.executable, "-m", "dspscope", "proxy", "--upstream",
             f"{server.scheme}://127.0.0.1:{server.port}", "--listen-port", str(port),
@@ -99,8 +48,8 @@ async def start_proxy(home: Path, server: ScanServer, *extra: str) -> tuple[Proc
             "--jsonl", str(home / "cap.jsonl"), *extra]
     if server.tls_on:
         argv += ["--upstream-ca", str(home / "sim-server-cert.pem")]
-    proxy = Proc(argv, home, "proxy")
-    await proxy.wait_for("listening on")
+    proxy = Process(argv, home, "proxy", env={"DSPSCOPE_HOME": str(home)})
+    await proxy.wait_for_async("listening on")
     return proxy, port
 
 
@@ -121,7 +70,7 @@ async def test_concurrent_jobs_through_the_proxy(tmp_path, tls, sig):
                                                     subscribe=True))
             results = await device.run()
             await server.idle()
-            assert await proxy.stop(sig) == 0, proxy.stderr
+            assert await proxy.stop_async(sig) == 0, proxy.stderr
         finally:
             proxy.kill()
         sent = server.exchanges + server.pusher.delivered
@@ -196,7 +145,7 @@ async def test_seeded_violations_are_reported(tmp_path):
             assert await post(endpoint, stray) == 500
             bad_user = build.create_post_scan_job(to=endpoint, user="nobody", psp_id="not-a-guid")
             assert await post(endpoint, bad_user) == 400
-            assert await proxy.stop() == 0
+            assert await proxy.stop_async(signal.SIGINT) == 0
         finally:
             proxy.kill()
     assert proxy.stdout == ""
@@ -227,27 +176,20 @@ async def test_busy_port_is_one_line(tmp_path):
 async def test_stock_mitmdump_loads_the_addon(tmp_path):
     async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
         port, events = free_port(), free_port()
-        dump = Proc([str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "dspscope.py"),
+        dump = Process([str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "dspscope.py"),
                      "--mode", f"reverse:http://127.0.0.1:{server.port}",
                      "--mode", f"reverse:http://127.0.0.1:9@{events}", "--listen-host", "127.0.0.1",
                      "--listen-port", str(port), "--set", "connection_strategy=lazy",
                      "--set", f"confdir={tmp_path / 'conf'}", "--set", f"dspscope_events={events}",
                      "--set", f"dspscope_jsonl={tmp_path / 'm.jsonl'}", "--set", "dspscope_headless=true"],
-                    tmp_path, "mitmdump")
+                    tmp_path, "mitmdump", env={"DSPSCOPE_HOME": str(tmp_path)})
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert dump.proc.poll() is None and time.monotonic() < deadline, dump.stderr
-                    await asyncio.sleep(0.1)
+            await dump.wait_listening_async(port)
             device = SimulatedDevice(device_options(tmp_path, "http", port, jobs=1, images=1,
                                                     subscribe=True))
             assert all(r.ok for r in await device.run())
             await server.idle()
-            assert await dump.stop() == 0
+            assert await dump.stop_async(signal.SIGINT) == 0
         finally:
             dump.kill()
         sent = server.exchanges + server.pusher.delivered

@@ -13,12 +13,7 @@ from mitmproxy import http
 
 from dspscope.addons.metadata import METADATA_KEY
 from dspscope.addons.runner import ProxyRunner, StartupError
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port
 
 
 def can_bind(port: int) -> bool:

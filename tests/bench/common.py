@@ -154,12 +154,6 @@ def _memory_gb() -> float:
 # --------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None,
                   timeout: float = 60.0) -> None:
     """Until something accepts connections on HOST:port (or the process died)."""

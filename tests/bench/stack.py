@@ -9,7 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench.common import BIN, HOST, Children, free_port, wait_for_port
+from tests.bench.common import BIN, HOST, Children, wait_for_port
+from tests.helpers import free_port
 
 PROXIES = ("mitmdump", "dspscope")
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import signal
 import socket
 import socketserver
 import struct
-import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +25,8 @@ from typing import Any
 
 from mitmproxy import exceptions as mitm_exceptions
 from mitmproxy import io as mitm_io
+
+from tests.helpers import Process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Header that tags a request so the upstream's copy can be found again.
@@ -42,20 +41,6 @@ def count(what: str, n: int = 1) -> None:
     TRIED[what] += n
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
-
-
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process (Linux /proc)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
@@ -68,7 +53,7 @@ def rss_bytes(pid: int) -> int:
 # ---------------------------------------------------------------- the proxy
 
 
-class Proxy:
+class Proxy(Process):
     """``dspscope proxy`` in reverse mode as a child process, output in files."""
 
     def __init__(self, home: Path, upstream: str, *extra: str, save: bool = True,
@@ -87,52 +72,18 @@ class Proxy:
         if jsonl:
             argv += ["--jsonl", str(self.records_path)]
         argv += list(extra)
-        self.argv = argv
-        self.out = home / f"{name}.out"
-        self.err = home / f"{name}.err"
-        env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
+        super().__init__(argv, home, name, env={"DSPSCOPE_HOME": str(home)})
 
     def started(self, timeout: float = 60.0) -> Proxy:
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"proxy exited {self.proc.returncode}: {self.stderr}")
-            return "dspscope proxy: listening on" in self.stderr
-
-        wait(up, "the proxy listens", timeout)
+        self.wait_for("dspscope proxy: listening on", timeout)
         return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    @property
-    def stdout(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.err.read_text(errors="replace")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the proxy did not stop: {self.stderr[-2000:]}") from None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        return super().stop(sig, timeout)
 
     def records(self) -> list[dict[str, Any]]:
         """Every JSONL record written so far; fails on any line that is not

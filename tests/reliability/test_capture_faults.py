@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import eventually
 from tests.reliability import corpus
-from tests.reliability.support import Proxy, Upstream, count, post, read_flows_tolerant, wait
+from tests.reliability.support import Proxy, Upstream, count, post, read_flows_tolerant
 
 pytestmark = pytest.mark.e2e
 
@@ -151,7 +152,7 @@ def test_kill_9_in_the_middle_of_a_busy_capture(tmp_path: Path, after: int) -> N
         proxy = Proxy(tmp_path, upstream.url, "--quiet").started()
         try:
             with Traffic(proxy) as traffic:
-                wait(lambda: len(traffic.answered) >= after, f"{after} exchanges")
+                eventually(lambda: len(traffic.answered) >= after, what=f"{after} exchanges")
                 proxy.proc.send_signal(signal.SIGKILL)
                 proxy.proc.wait(30)
                 answered = [list(done) for done in traffic.per_device]

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import eventually
 from tests.reliability import corpus
 from tests.reliability.support import (
     Listener,
@@ -36,7 +37,6 @@ from tests.reliability.support import (
     post,
     raw_exchange,
     request_bytes,
-    wait,
 )
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ class Rig:
             found[:] = [r for r in self.proxy.records() if r["url"].endswith(f"tag={tag}")]
             return bool(found)
 
-        wait(written, f"the record of {tag}")
+        eventually(written, what=f"the record of {tag}")
         assert len(found) == 1, (tag, found)
         return found[0]
 

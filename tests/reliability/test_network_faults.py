@@ -10,23 +10,21 @@ import json
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import eventually, free_port
 from tests.reliability import corpus
 from tests.reliability.support import (
     Proxy,
     Upstream,
     count,
-    free_port,
     many_sockets,
     post,
     raw_exchange,
     request_bytes,
-    wait,
 )
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +94,7 @@ def test_upstream_resets_or_closes_without_answering(shared: tuple[Proxy, Upstre
     def records() -> list[dict]:
         return [r for r in proxy.records() if f"={how}" in r["url"]]
 
-    wait(lambda: len(records()) == 10, f"the records of the {how}s")
+    eventually(lambda: len(records()) == 10, what=f"the records of the {how}s")
     assert all(r["status"] is None and r["error"] for r in records())
 
 
@@ -112,7 +110,7 @@ def test_slowloris_clients_do_not_starve_the_others(shared: tuple[Proxy, Upstrea
                 with contextlib.suppress(OSError):
                     sock.send(head[sent : sent + 1])
             sent += 1
-            time.sleep(0.05)
+            stop.wait(0.05)  # paces the slow client under test; not a wait for state
 
     with many_sockets(proxy.port, 200) as socks:
         dribbler = threading.Thread(target=dribble, args=(socks,), daemon=True)
@@ -146,7 +144,7 @@ def test_clients_vanishing_mid_upload(shared: tuple[Proxy, Upstream]) -> None:
     def abandoned() -> list[dict]:
         return [r for r in proxy.records() if "?tag=vanish" in r["url"]]
 
-    wait(lambda: len(abandoned()) == 20, "every abandoned upload in the JSONL")
+    eventually(lambda: len(abandoned()) == 20, what="every abandoned upload in the JSONL")
     # mitmproxy says so, or (mitmproxy 12 after a reset) addons/abandoned.py.
     assert all(r["status"] is None and "complete" in r["error"] for r in abandoned())
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
 from tests.reliability import corpus
-from tests.reliability.support import ROOT, Proxy, Upstream, count, free_port, post, rss_bytes
+from tests.reliability.support import ROOT, Proxy, Upstream, count, post, rss_bytes
 
 pytestmark = pytest.mark.e2e
 

@@ -1,58 +1,26 @@
 """Real processes for the replay tests: the dspscope CLI (sim, proxy,
 replay) and stock mitmdump, each on an ephemeral loopback port, logging to a
-file that the tests read to learn the port."""
+file that the tests read to learn the port (tests/helpers.py's Process)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import Process
 
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 
 
-class Proc:
-    """A child process whose stdout and stderr go to ``log``."""
-
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
-        self.args = args
-        self.log = log
-        with open(log, "wb") as out:
-            self.popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                          stdin=subprocess.DEVNULL)
+class Proc(Process):
+    """A child process whose output the tests read (both streams)."""
 
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        """The first match of ``pattern`` in the log, once it is there."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = re.search(pattern, self.text())
-            if found:
-                return found
-            if self.popen.poll() is not None:
-                raise AssertionError(f"{self.args[:4]} exited {self.popen.returncode}:\n{self.text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {pattern!r} from {self.args[:4]} in {timeout} s:\n{self.text()}")
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM (captures are flushed), then kill if it does not go."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        return self.popen.returncode
+        return self.stdout + self.stderr
 
 
 class Processes:
@@ -67,9 +35,8 @@ class Processes:
     def start(self, *args: str, program: list[str] | None = None) -> Proc:
         self._count += 1
         name = args[0] if program else "-".join(args[:2])
-        log = self.workdir / f"{self._count:02d}-{name}.log"
         command = (program or [sys.executable, "-m", "dspscope"]) + list(args)
-        proc = Proc(command, log, self.env)
+        proc = Proc(command, self.workdir, f"{self._count:02d}-{name}", env=self.env)
         self.started.append(proc)
         return proc
 
@@ -118,4 +85,4 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in reversed(self.started):
-            proc.stop()
+            proc.close()

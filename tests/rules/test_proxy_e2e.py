@@ -17,6 +17,7 @@ import json
 import signal
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,7 +30,8 @@ from dspscope.sim.device import SimulatedDevice
 from dspscope.sim.results import JobResult
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
-from tests.addons.test_e2e import Proc, device_options, read_flows, start_proxy
+from tests.addons.test_e2e import device_options, read_flows, start_proxy
+from tests.helpers import Process, eventually_async
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +51,7 @@ def write_rules(home: Path, text: str, name: str = "dspscope.rules.yaml") -> str
 
 @contextlib.asynccontextmanager
 async def proxied(home: Path, rules: str, *proxy_args: str, tls: bool = False,
-                  **server_args: Any) -> AsyncIterator[tuple[ScanServer, Proc, int]]:
+                  **server_args: Any) -> AsyncIterator[tuple[ScanServer, Process, int]]:
     """The simulated server and, in front of it, ``dspscope proxy --rules``
     with ``rules`` (written to HOME/rules.yaml), capturing to HOME/cap.*."""
     path = write_rules(home, rules)
@@ -88,6 +90,17 @@ class _Bytes:
         return io.BytesIO(self.data)
 
 
+def unread(port: int) -> list[int]:
+    """Bytes waiting to be read on each established connection the proxy
+    accepted on ``port`` (Linux: /proc/net/tcp, receive queue)."""
+    queues = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, _, state, queue = line.split()[1:5]
+        if state == "01" and int(local.split(":")[1], 16) == port:
+            queues.append(int(queue.split(":")[1], 16))
+    return queues
+
+
 class Raw:
     """A bare HTTP(S) client that shows what the socket saw.  TLS runs over
     memory buffers, so the TCP reads are plain ``recv`` calls: a reset is
@@ -99,6 +112,7 @@ class Raw:
         self.endpoint = server.endpoint
         self.path = urlsplit(server.endpoint).path
         self.context = None
+        self.sent = threading.Event()  # the last request is all handed to the kernel
         if server.tls_on:
             self.context = ssl.create_default_context(cafile=str(home / "mitmproxy" / "mitmproxy-ca-cert.pem"))
 
@@ -107,6 +121,7 @@ class Raw:
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
             if self.context is None:
                 sock.sendall(request)
+                self.sent.set()
                 out = bytearray()
                 while chunk := sock.recv(65536):
                     out += chunk
@@ -136,6 +151,7 @@ class Raw:
                         raise ConnectionAbortedError("EOF during the TLS handshake") from None
             tls.write(request)
             flush()
+            self.sent.set()
             out = bytearray()
             while True:
                 try:
@@ -199,7 +215,7 @@ rules:
     action: {fault: ServerErrorTemporaryError}
 """) as (server, proxy, port):
         results = await run_device(tmp_path, port, jobs=2, images=3)
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     first, second = results
     assert [r.error for r in results] == [None, None] and all(r.ok for r in results)
     assert first.faults == ["CreatePostScanJob: ServerErrorTemporaryError", "SendImage: ServerErrorTemporaryError"]
@@ -232,7 +248,7 @@ rules:
     action: {addressing: {relates_to: wrong}}
 """) as (server, proxy, port):
         (result,) = await run_device(tmp_path, port, jobs=1, images=2)
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert result.ok, result.error
     # side by side: the delayed exchange against an undelayed one of the same job
     assert result.timings["end"] >= 1200 > result.timings["create"]
@@ -272,7 +288,7 @@ rules:
         assert len(cut.partial) == 60 and cut.expected is not None and cut.expected > 0
 
         (job,) = await run_device(tmp_path, port, server.scheme, jobs=1, images=1)
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert not job.ok and job.error is not None and "reset by peer" in job.error
     assert server.exchanges >= 1 and "Traceback" not in proxy.stderr
     seen = applied(tmp_path)
@@ -301,7 +317,7 @@ rules:
         slow = time.monotonic() - began
         # the device keeps its connection open: the throttled replies, then everything after them, arrive
         (job,) = await run_device(tmp_path, port, server.scheme, jobs=1, images=1)
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert plain[0] == 200 and status == 200
     assert job.ok, job.error
     assert applied(tmp_path).count(("GetPostScanJobElements", "trickle")) >= 2
@@ -325,8 +341,9 @@ rules:
         assert isinstance(waiting, TimeoutError | socket.timeout), repr(waiting)
         hung = asyncio.create_task(raw.failure(
             build.job_request("CancelPostScanJob", to=raw.endpoint, token=token), timeout=60))
-        await asyncio.sleep(0.5)
-        assert await proxy.stop(signal.SIGTERM) == 0, proxy.stderr
+        await eventually_async(lambda: raw.sent.is_set() and unread(port) == [0], 30,
+                               "the hung request sent and read by the proxy")
+        assert await proxy.stop_async(signal.SIGTERM) == 0, proxy.stderr
         ended = await hung
     assert isinstance(ended, ConnectionError | http.client.HTTPException), repr(ended)  # freed at shutdown
     assert server.exchanges == 1  # the CreatePostScanJob; no CancelPostScanJob ever reached the server
@@ -356,7 +373,7 @@ rules:
         device = SimulatedDevice(device_options(tmp_path, "https", port, jobs=1, images=2))
         (result,) = await device.run()
         await server.idle()
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert result.ok, result.error
     (folder,) = [p for p in store.iterdir() if not p.name.startswith(".")]
     stored = sorted(folder.iterdir())
@@ -382,7 +399,7 @@ rules:
 """) as (server, proxy, port):
         (result,) = await run_device(tmp_path, port, jobs=1, images=1, subscribe=True, event_timeout=3)
         await server.idle()
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
         delivered = server.pusher.delivered
     assert not result.ok and result.error == "no PostScanJobEndStateEvent within 3 s"
     events = [r for r in records(tmp_path) if r["kind"] == "event"]
@@ -405,7 +422,7 @@ rules:
     action: {{delay: 0}}
 """, "--quiet") as (server, proxy, port):
         (result,) = await run_device(home, port, jobs=1, images=12)
-        assert await proxy.stop() == 0, proxy.stderr
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert result.ok, result.error
     sends = [r for r in records(home) if r["operation"] == "SendImage"]
     sends.sort(key=lambda r: r["request"]["fields"]["SendImageRequest"]["DocumentDescription"]["DocumentId"])
@@ -426,17 +443,6 @@ async def test_probability_is_replayed_by_the_seed(tmp_path: Path) -> None:
 # ------------------------------------------------------------- reloading
 
 
-async def wait_until(check: Any, what: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.2)
-
-
 async def test_rule_files_reload_and_a_bad_edit_keeps_the_last_good_rules(tmp_path: Path) -> None:
     path = tmp_path / "dspscope.rules.yaml"
     async with proxied(tmp_path, """\
@@ -452,7 +458,7 @@ rules:
         async def complained() -> bool:
             return "operation: unknown name 'Nope'" in proxy.stderr
 
-        await wait_until(complained, "the proxy reports the bad file")
+        await eventually_async(complained, 15, "the proxy reports the bad file", interval=0.2)
         assert f"{path}:3: rule 'refuse'" in proxy.stderr and "keeping its last good rules" in proxy.stderr
         assert (await raw.post(raw.create()))[0] == 400
         path.write_text("rules:\n  - name: busy\n    match: {operation: CreatePostScanJob, direction: request}\n"
@@ -461,7 +467,7 @@ rules:
         async def busy() -> bool:
             return (await raw.post(raw.create()))[0] == 503
 
-        await wait_until(busy, "the new rule answers")
-        assert await proxy.stop() == 0, proxy.stderr
+        await eventually_async(busy, 15, "the new rule answers", interval=0.2)
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     names = [name for _, name in applied(tmp_path)]
     assert names[:2] == ["refuse", "refuse"] and names[-1] == "busy"

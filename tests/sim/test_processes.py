@@ -11,12 +11,13 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from dspscope.sim.server import ScanServer
+from tests.helpers import Process, Processes, eventually_async
 from tests.sim.support import USER
 
 pytestmark = pytest.mark.e2e
@@ -28,56 +29,28 @@ TIMEOUT = 30.0
 
 @dataclass
 class Running:
-    process: asyncio.subprocess.Process
+    process: Process
     url: str
-    lines: list[str] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.process.stdout.splitlines()
 
     async def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        self.process.send_signal(sig)
-        async with asyncio.timeout(TIMEOUT):
-            code = await self.process.wait()
-            assert self.process.stderr is not None
-            err = (await self.process.stderr.read()).decode()
-        return code, err
+        code = await self.process.stop_async(sig, TIMEOUT)
+        return code, self.process.stderr
 
 
 @asynccontextmanager
-async def server_process(*args: str) -> AsyncIterator[Running]:
-    process = await asyncio.create_subprocess_exec(
-        *DSPSCOPE,
-        "server",
-        "--port",
-        "0",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
+async def server_process(processes: Processes, *args: str) -> AsyncIterator[Running]:
+    """``dspscope sim server`` on an ephemeral port, once it says where it
+    listens; stopped (if the test did not) when the block ends."""
+    proc = processes.dspscope("sim", "server", "--port", "0", *args)
+    found = await proc.wait_for_async(r"listening on (\S+)", TIMEOUT)
     try:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                line = (await process.stdout.readline()).decode()
-                if not line:
-                    err = await process.stderr.read() if process.stderr else b""
-                    raise AssertionError(f"server exited: {err.decode()}")
-                lines.append(line.rstrip("\n"))
-                if "listening on " in line:
-                    break
-        running = Running(process, line.split("listening on ", 1)[1].strip(), lines)
-        drain = asyncio.create_task(_drain(process.stdout, lines))
-        yield running
+        yield Running(proc, found.group(1))
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    await drain
-
-
-async def _drain(stream: asyncio.StreamReader, lines: list[str]) -> None:
-    async for line in stream:
-        lines.append(line.decode().rstrip("\n"))
+        proc.close()
 
 
 async def dspscope(*args: str) -> tuple[int, str, str]:
@@ -98,9 +71,11 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
         assert needle in err
 
 
-async def test_twenty_jobs_over_tls_with_events_between_processes(tmp_path: Path) -> None:
+async def test_twenty_jobs_over_tls_with_events_between_processes(
+    tmp_path: Path, processes: Processes
+) -> None:
     store = tmp_path / "store"
-    async with server_process("--store", str(store)) as server:
+    async with server_process(processes, "--store", str(store)) as server:
         assert server.url.startswith("https://127.0.0.1:") and server.url.endswith("/ScanServer")
         cert = next(line.split()[1] for line in server.lines if line.startswith("certificate "))
         code, out, err = await dspscope(
@@ -150,8 +125,8 @@ async def test_twenty_jobs_over_tls_with_events_between_processes(tmp_path: Path
     )
 
 
-async def test_plain_http_busy_port_and_ctrl_c() -> None:
-    async with server_process("--no-tls", "-q") as server:
+async def test_plain_http_busy_port_and_ctrl_c(processes: Processes) -> None:
+    async with server_process(processes, "--no-tls", "-q") as server:
         assert server.url.startswith("http://127.0.0.1:")
         code, out, err = await dspscope(
             "device", "--server", server.url, "--jobs", "3", "--images", "2"
@@ -194,10 +169,10 @@ async def test_a_failed_job_makes_the_exit_status_1() -> None:
     assert "2 job(s): 0 completed, 2 failed" in err
 
 
-async def test_ctrl_c_stops_a_looping_device_and_cancels_its_jobs() -> None:
+async def test_ctrl_c_stops_a_looping_device_and_cancels_its_jobs(processes: Processes) -> None:
     async with ScanServer(port=0, tls_on=False) as server:
-        process = await asyncio.create_subprocess_exec(
-            *DSPSCOPE,
+        process = processes.dspscope(
+            "sim",
             "device",
             "--server",
             server.url,
@@ -209,18 +184,18 @@ async def test_ctrl_c_stops_a_looping_device_and_cancels_its_jobs() -> None:
             "--image-size",
             "2k",
             "--json",
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
         )
-        async with asyncio.timeout(TIMEOUT):
-            while len(server.jobs.jobs) < 2 or min(j.images for j in server.jobs.jobs.values()) < 3:
-                await asyncio.sleep(0.02)  # both jobs created and known to the device
-            process.send_signal(signal.SIGINT)
-            out, err = await process.communicate()
-        assert process.returncode == 0, err
-        assert "Traceback" not in err.decode()
-        results = [json.loads(line) for line in out.decode().splitlines()]
+        await eventually_async(
+            lambda: len(server.jobs.jobs) >= 2
+            and min(j.images for j in server.jobs.jobs.values()) >= 3,
+            TIMEOUT,
+            "both jobs created, with images, and known to the device",
+            detail=process.output,
+        )
+        assert await process.stop_async(signal.SIGINT, TIMEOUT) == 0, process.stderr
+        out, err = process.stdout, process.stderr
+        assert "Traceback" not in err
+        results = [json.loads(line) for line in out.splitlines()]
         assert [r["error"] for r in results] == ["interrupted", "interrupted"]
         assert {j.completed_state for j in server.jobs.jobs.values()} == {"Canceled"}
-        assert "2 interrupted" in err.decode()
+        assert "2 interrupted" in err

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from tests.helpers import eventually_async
+
 
 async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15.0,
                 what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-        await asyncio.sleep(0)
+    """Wait (tests/helpers.py's ``eventually_async``) while the app runs."""
+    await eventually_async(condition, timeout, what, interval=0.05)
 
 
 def screen_text(pilot: Pilot[None]) -> str:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io as _io
 import os
-import time
 from pathlib import Path
 
 from mitmproxy import io
@@ -11,6 +10,7 @@ from dspscope.viewer.flowstore import Flows, Spool, decode, encode
 from dspscope.viewer.inbox import Inbox
 from dspscope.viewer.session import Session, entry
 from dspscope.viewer.sources import CaptureSource
+from tests.helpers import eventually
 from tests.viewer.factory import sample
 
 
@@ -64,13 +64,13 @@ def load(paths: list[Path], want: int) -> Session:
     inbox, session = Inbox(), Session()
     source = CaptureSource(paths)
     source.start(inbox)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def loaded() -> bool:
         for batch in inbox.take().batches:
             session.add_batch(batch)
-        if len(session.store) >= want and not source._thread.is_alive():  # type: ignore[union-attr]  # noqa: SLF001
-            break
-        time.sleep(0.02)
+        return len(session.store) >= want and not source._thread.is_alive()  # type: ignore[union-attr]  # noqa: SLF001
+
+    eventually(loaded, 30, f"{want} flows read and the reader done")
     return session
 
 

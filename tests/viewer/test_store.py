@@ -8,6 +8,7 @@ from typing import Any
 from dspscope.viewer.session import Session, prepare
 from dspscope.viewer.store import Store, message_of
 from dspscope.wsdsp.jobs import JobState
+from tests.helpers import eventually
 from tests.viewer.factory import sample
 
 
@@ -126,7 +127,6 @@ def test_headless_core_imports_no_textual() -> None:
 def test_a_stock_capture_is_decoded_and_followed_as_it_loads(tmp_path: Any) -> None:
     """A capture written by stock mitmproxy has no dspscope metadata: rows
     and jobs are computed while it loads."""
-    import time
 
     from mitmproxy import io
 
@@ -142,11 +142,13 @@ def test_a_stock_capture_is_decoded_and_followed_as_it_loads(tmp_path: Any) -> N
     inbox, session = Inbox(), Session()
     source = CaptureSource([path])
     source.start(inbox)
-    deadline = time.monotonic() + 30
-    while len(session.store) < 25 and time.monotonic() < deadline:
+
+    def pumped() -> bool:
         for batch in inbox.take().batches:
             session.add_batch(batch)
-        time.sleep(0.05)
+        return len(session.store) >= 25
+
+    eventually(pumped, 30, "the stock capture's 25 flows in the store")
     source.stop()
     store = session.store
     assert [r.operation for r in store.rows[:6]] == [

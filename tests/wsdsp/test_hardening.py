@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,7 +167,7 @@ def trap_fifo(tmp_path: Path) -> Iterator[tuple[Path, list[bool]]]:
             except OSError as exc:
                 if exc.errno != errno.ENXIO:
                     raise
-                time.sleep(0.001)
+                stop.wait(0.001)  # the watcher's own pace: no reader yet; not a wait for state
                 continue
             opened.append(True)
             os.write(fd, b"<!ENTITY leak 'SECRET'>")
