@@ -174,8 +174,7 @@ def test_ctrl_c_during_client_replay_reports_what_ran(
     replay = procs.start("replay", "client", str(recorded.capture), "--to", address, "--insecure",
                          "--concurrency", "1", "--junit", str(junit))
     proxy.wait_for(r"SendImage .*\n(.*\n)*.*SendImage ")  # the job's two images went through
-    replay.popen.send_signal(signal.SIGINT)
-    assert replay.popen.wait(30) == 130, replay.text()
+    assert replay.stop(signal.SIGINT) == 130, replay.text()
     text = replay.text()
     summary = re.search(r"^(\d+) exchange\(s\) replayed against .*, (\d+) not replayed - INTERRUPTED$",
                         text, re.M)
