@@ -87,6 +87,8 @@ class Headless:
 
     def __init__(self, out: IO[str] | None = None) -> None:
         self.out = out
+        #: job lines due after the line of the exchange that ended them
+        self._due: list[str] = []
 
     def load(self, loader: Any) -> None:
         loader.add_option("dspscope_headless", bool, False,
@@ -94,14 +96,25 @@ class Headless:
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._print(exchange_line(flow))
+        self._print_due()
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.response is None:
             self._print(exchange_line(flow))
+        self._print_due()
+
+    def done(self) -> None:
+        self._print_due()
 
     def jobs_finished(self, summaries: list[dict[str, Any]]) -> None:
-        for summary in summaries:
-            self._print(job_line(summary))
+        """Track calls this while it handles the exchange that ended the
+        jobs (or at shutdown): their lines follow that exchange's line."""
+        self._due.extend(job_line(summary) for summary in summaries)
+
+    def _print_due(self) -> None:
+        due, self._due = self._due, []
+        for line in due:
+            self._print(line)
 
     def _print(self, line: str) -> None:
         if not ctx.options.dspscope_headless:

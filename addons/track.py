@@ -75,8 +75,10 @@ class Track:
         try:
             request = hashed(flow, "request")  # done by Decode already, unless it is absent
             response = hashed(flow, "response") if flow.response is not None else None
-            meta, _ = analyze(flow, self.tracker, request, response)
+            meta, seen = analyze(flow, self.tracker, request, response)
+            ended = self.tracker.retire_if_done(seen.job)
         except Exception as exc:  # noqa: BLE001 - fail open
+            ended = None
             self.errors += 1
             report_error(flow, "track", exc)
             meta = {"version": METADATA_VERSION, "kind": "exchange", "protocol": None,
@@ -84,6 +86,8 @@ class Track:
                     "request": None, "response": None, "findings": []}
         meta["error"] = "; ".join(state.errors) or None
         write_metadata(flow, meta)
+        if ended is not None:  # its summary now, not at the next eviction
+            self._publish([ended])
         self._maybe_evict()
 
     def _maybe_evict(self) -> None:

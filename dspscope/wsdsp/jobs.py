@@ -230,12 +230,26 @@ class JobTracker:
                 if job.state not in DONE and job.token and job.state in (S.OPEN, S.CREATING):
                     job.findings.append(Finding("warning", "job.never-ended",
                                                 f"job {job.token} idle and never ended", REF))
-                summary = job.summary()
-                self.finished.append(summary)
-                gone.append(summary)
-                del self.jobs[key]
-                self._forget(job)
+                gone.append(self._retire(key, job))
         return gone
+
+    def retire_if_done(self, job: Job | None) -> dict[str, Any] | None:
+        """Summarise and forget ``job`` now if it is done (its summary is
+        due when it ends, not at the next eviction); None otherwise."""
+        if job is None or job.state not in DONE:
+            return None
+        if job.token and self.jobs.get(job.token) is job:
+            return self._retire(job.token, job)
+        # a creation that failed has no token: it is filed under another key
+        key = next((k for k, j in self.jobs.items() if j is job), None)
+        return None if key is None else self._retire(key, job)
+
+    def _retire(self, key: str, job: Job) -> dict[str, Any]:
+        summary = job.summary()
+        self.finished.append(summary)
+        del self.jobs[key]
+        self._forget(job)
+        return summary
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs.values())

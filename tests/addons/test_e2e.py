@@ -197,3 +197,21 @@ async def test_stock_mitmdump_loads_the_addon(tmp_path):
     assert len(records) == sent
     assert "CreatePostScanJob" in dump.stdout and "<- PostScanJobEndStateEvent" in dump.stdout
     assert [f["code"] for r in records for f in r["findings"]] == []
+
+
+async def test_a_job_line_comes_when_the_job_ends(tmp_path):
+    async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
+        proxy, port = await start_proxy(tmp_path, server)
+        try:
+            device = SimulatedDevice(device_options(tmp_path, "http", port, jobs=1, images=1,
+                                                    subscribe=True))
+            [result] = await device.run()
+            assert result.ok, result.error
+            # the proxy runs on, and nothing else crosses it: the line is there already
+            await proxy.wait_for(f"job {result.token} from 127.0.0.1: Completed, 1 image(s)")
+            lines = proxy.stdout.splitlines()
+            ended = next(i for i, line in enumerate(lines) if "<- PostScanJobEndStateEvent" in line)
+            assert lines[ended + 1].startswith(f"job {result.token} ")
+        finally:
+            assert await proxy.stop() == 0, proxy.stderr
+    assert proxy.stdout.count(f"job {result.token} from") == 1

@@ -25,8 +25,10 @@ async def test_one_line_per_exchange_and_job():
         for f in support.job_flows(images=1):
             track.response(f)
             headless.response(f)
+        lines = out.getvalue().splitlines()  # the job's line came with its end, not at shutdown
         track.done()
-    lines = out.getvalue().splitlines()
+        headless.done()
+    assert out.getvalue().splitlines() == lines
     assert len(lines) == 6
     assert "CreatePostScanJob" in lines[0] and " 200 " in lines[0] and "job 5c0ffee0" in lines[0]
     assert lines[0].rstrip().endswith("ok")
