@@ -25,6 +25,7 @@ from dspscope.addons.events import Events
 from dspscope.addons.headless import Headless
 from dspscope.addons.track import Track
 from dspscope.addons.transparent import TransparentCheck
+from dspscope.addons.upstreamtls import UpstreamTrust
 
 RULES_MODULE = "dspscope.addons.applyrules"
 RULES_CLASS = "ApplyRules"
@@ -49,7 +50,7 @@ def build(*, headless_out: IO[str] | None = None, contentview: bool = True) -> l
     track.listeners.append(headless.jobs_finished)
     chain: list[object] = [
         Decode(), *_rules(), Events(), Addresses(), track, Abandoned(),
-        SaveCapture(), JsonlCapture(), headless, TransparentCheck(),
+        SaveCapture(), JsonlCapture(), headless, TransparentCheck(), UpstreamTrust(),
     ]
     if contentview:
         chain.append(ContentView())

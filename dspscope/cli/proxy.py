@@ -284,11 +284,28 @@ def _hint(exc: Any, opts: dict[str, Any]) -> str:
     return f" (another program uses the port; choose another with {which})"
 
 
+def addresses_text(addrs: list[tuple[str, int]]) -> str:
+    """Each listening address once: a reverse proxy to an https server
+    listens on TCP and UDP (HTTP/3) at the same address, and every
+    interface is one socket per IP version; both families on one port are
+    ``*:PORT``."""
+    out: list[str] = []
+    for host, port in addrs:
+        families = {h for h, p in addrs if p == port}
+        if host in ("::", "0.0.0.0") and {"::", "0.0.0.0"} <= families:
+            text = f"*:{port}"
+        else:
+            text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if text not in out:
+            out.append(text)
+    return ", ".join(out) or "?"
+
+
 def _announce(runner: Any, opts: dict[str, Any]) -> None:
     modes = opts.get("mode") or []
 
     def where(mode: str) -> str:
-        return ", ".join(f"{h}:{p}" for h, p in runner.addrs_of(mode)) or "?"
+        return addresses_text(runner.addrs_of(mode))
 
     parts = [f"listening on {where(modes[0])}"] if modes else []
     if modes and modes[0].startswith("reverse:"):

@@ -40,7 +40,8 @@ examples:
 
 SERVER_HELP = """\
 Act as the scan server recorded in the captures.  Point the device at the
-printed URL (e.g. URL/ScanServer).  Addresses the recorded server handed out
+printed URL (this server, with the path the recorded device started at,
+e.g. https://127.0.0.1:5362/ScanServer).  Addresses the recorded server handed out
 (hosted service, subscription manager) are rewritten to this server.
 TLS uses the simulators' self-signed certificate unless --cert/--key.
 Unmatched requests get --unmatched: a SOAP fault (default), 404, or are
@@ -197,7 +198,7 @@ async def _serve(args: argparse.Namespace, capture: Any) -> int:
     jobs, events = len(capture.creates), len(capture.events)
     print(f"dspscope replay server: {len(capture.exchanges)} exchange(s), {jobs} job(s), "
           f"{events} event(s) from {len(capture.devices)} device(s)", flush=True)
-    print(f"dspscope replay server: listening on {server.url}", flush=True)
+    print(f"dspscope replay server: listening on {server.endpoint}", flush=True)
     if server.tls_on:
         print(f"certificate {server.cert} (a device must trust it)", flush=True)
     try:

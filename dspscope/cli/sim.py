@@ -25,7 +25,12 @@ examples:
   dspscope sim device --jobs 20 --images 5 --concurrency 20 --subscribe
   dspscope sim device --server https://scansrv.example.test:5362/ScanServer \\
       --cafile server-ca.pem --psp 9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e --user S-1-5-21-...
-  dspscope sim device --proxy http://127.0.0.1:8080 --cafile ~/.mitmproxy/mitmproxy-ca-cert.pem
+  dspscope sim device --proxy http://127.0.0.1:8080 \
+      --cafile ~/.config/dspscope/mitmproxy/mitmproxy-ca-cert.pem
+
+The last one goes through 'dspscope proxy --mode regular --listen-port 8080',
+trusting the proxy's CA, which lives in the dspscope config directory
+($DSPSCOPE_HOME, else $XDG_CONFIG_HOME/dspscope, else ~/.config/dspscope).
 
 Run 'dspscope sim server --help' or 'dspscope sim device --help' for options.
 """

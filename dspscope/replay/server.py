@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -70,6 +71,16 @@ class ReplayServer(Listener):
     @property
     def url(self) -> str:
         return self.origin
+
+    @property
+    def endpoint(self) -> str:
+        """The address to give a device: this server's origin and the path
+        the recorded device started with (its discovery address)."""
+        exchanges = [r for r in self.capture.exchanges if r.kind == "exchange"]
+        first = next((r for r in exchanges if r.request.operation == "Probe"), None)
+        first = first or (exchanges[0] if exchanges else None)
+        path = urlsplit(first.url).path if first is not None else ""
+        return self.origin + (path if path not in ("", "/") else "")
 
     async def start(self) -> None:
         context = self._ssl_context() if self.tls_on else None

@@ -124,10 +124,10 @@ async def test_concurrent_jobs_through_the_proxy(tmp_path, tls, sig):
     assert json.loads(again.stdout) == report
 
 
-async def post(url: str, message, *, attachments=()) -> int:
+async def post(url: str, message, *, attachments=(), ssl=None) -> int:
     encoded = encode(message, attachments)
     async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=encoded.content,
+        async with session.post(url, data=encoded.content, ssl=ssl,
                                 headers={"Content-Type": encoded.content_type}) as response:
             await response.read()
             return response.status
@@ -215,3 +215,27 @@ async def test_a_job_line_comes_when_the_job_ends(tmp_path):
         finally:
             assert await proxy.stop() == 0, proxy.stderr
     assert proxy.stdout.count(f"job {result.token} from") == 1
+
+
+async def test_an_untrusted_server_certificate_says_how_to_trust_it(tmp_path):
+    async with ScanServer(port=0, tls_on=True, config_dir=tmp_path) as server:
+        port, events = free_port(), free_port()
+        proxy = Proc([sys.executable, "-m", "dspscope", "proxy", "--upstream",
+                      f"https://127.0.0.1:{server.port}", "--listen-port", str(port),
+                      "--events-port", str(events)], tmp_path, "proxy")
+        try:
+            await proxy.wait_for("listening on")
+            # the address once, though the proxy listens on TCP and UDP (HTTP/3) there
+            assert f"listening on 127.0.0.1:{port}; forwarding to https://127.0.0.1:" in proxy.stderr
+            assert proxy.stderr.count(f"127.0.0.1:{port}") == 1
+            url = f"https://127.0.0.1:{port}/ScanServer"
+            for _ in range(2):
+                assert await post(url, build.probe(to=url), ssl=False) == 502
+            await proxy.wait_for("--upstream-ca PEM")
+        finally:
+            assert await proxy.stop() == 0
+    hint = [line for line in proxy.stderr.splitlines() if "--upstream-ca" in line]
+    assert len(hint) == 1  # once per server, not per attempt
+    assert hint[0].startswith(f"warning: cannot verify the scan server's certificate at "
+                              f"127.0.0.1:{server.port} (Certificate verify failed: ")
+    assert "or skip the check with --insecure" in hint[0]

@@ -60,7 +60,9 @@ class Processes:
 
     def replay_server(self, *captures: Path, extra: tuple[str, ...] = ()) -> tuple[Proc, str]:
         proc = self.start("replay", "server", *map(str, captures), "--listen-port", "0", *extra)
-        return proc, proc.wait_for(r"listening on (https://\S+)").group(1)
+        found = proc.wait_for(r"listening on (https://[^/\s]+)(\S*)")
+        assert found.group(2) == "/ScanServer", found.group(0)  # the recorded discovery path
+        return proc, found.group(1)
 
     def mitmdump(self, upstream: str, save: Path) -> tuple[Proc, str]:
         """Stock mitmdump in reverse mode, writing a capture without our addons.

@@ -116,3 +116,13 @@ def test_rules_need_the_rules_addon(monkeypatch, tmp_path):
         options("--upstream", "https://s", "--rules", str(rules))
     monkeypatch.setattr(chain, "RULES_MODULE", "dspscope.addons.chain")
     assert options("--upstream", "https://s", "--rules", str(rules))[chain.RULES_OPTION] == [str(rules)]
+
+
+def test_each_listening_address_is_named_once():
+    from dspscope.cli.proxy import addresses_text
+
+    assert addresses_text([("127.0.0.1", 5362), ("127.0.0.1", 5362)]) == "127.0.0.1:5362"  # TCP + UDP
+    assert addresses_text([("::", 5362), ("0.0.0.0", 5362), ("::", 5362)]) == "*:5362"
+    assert addresses_text([("0.0.0.0", 5362)]) == "0.0.0.0:5362"
+    assert addresses_text([("::1", 5362), ("127.0.0.1", 5363)]) == "[::1]:5362, 127.0.0.1:5363"
+    assert addresses_text([]) == "?"
