@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from mitmproxy import http
 from mitmproxy.flow import Flow
 
+from dspscope import junit
 from dspscope.addons.decoded import message
 from dspscope.addons.index import message_of
 from dspscope.addons.metadata import analyze
@@ -186,36 +186,26 @@ class Report:
         return [_printable(line) for line in lines]
 
     def junit(self) -> bytes:
-        suite = ET.Element("testsuite", name="dspscope check")
-        failures = 0
-
-        def case(name: str, classname: str, groups: list[Group]) -> None:
-            nonlocal failures
-            element = ET.SubElement(suite, "testcase", name=name, classname=classname)
+        """One testcase per job (and one for the exchanges outside jobs); a
+        job fails on its error findings, the rest are its notes."""
+        def case(name: str, classname: str, groups: list[Group]) -> junit.Case:
             errors = [g for g in groups if g.severity == "error"]
-            if errors:
-                failures += 1
-                failure = ET.SubElement(element, "failure", type="conformance",
-                                        message=", ".join(f"{g.code} x{g.count}" for g in errors))
-                failure.text = "\n".join(_group_lines(errors))
             rest = [g for g in groups if g.severity != "error"]
-            if rest:
-                ET.SubElement(element, "system-out").text = "\n".join(_group_lines(rest))
+            return junit.Case(
+                name, classname,
+                failure=", ".join(f"{g.code} x{g.count}" for g in errors) if errors else None,
+                details="\n".join(_group_lines(errors)), output="\n".join(_group_lines(rest)))
 
+        cases = []
         known = set()
         for job in self.jobs:
             token = job["token"] or NO_JOB
             known.add(token)
-            case(f"job {job['token'] or '(no token)'}", f"device {job['device'] or '?'}",
-                 self.groups_of(token))
+            cases.append(case(f"job {job['token'] or '(no token)'}", f"device {job['device'] or '?'}",
+                              self.groups_of(token)))
         others = [g for (j, _), g in sorted(self.groups.items()) if j not in known]
-        case("exchanges outside jobs", "capture", others)
-        suite.set("tests", str(len(self.jobs) + 1))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        root = ET.Element("testsuites")
-        root.append(suite)
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        cases.append(case("exchanges outside jobs", "capture", others))
+        return junit.report("dspscope check", cases, failure_type="conformance")
 
 
 def _group_lines(groups: list[Group]) -> list[str]:

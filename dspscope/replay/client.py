@@ -16,7 +16,6 @@ import os
 import socket
 import ssl
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from dspscope.replay.load import recorded_flows
+from dspscope.sim.sink import EventSink
 from dspscope.wsdsp.replay import (
     Capture,
     ClientReplay,
@@ -280,39 +280,17 @@ def _reason(exc: BaseException) -> str:
 # ------------------------------------------------------------------- sink
 
 
-class _Sink:
-    """Receives the live server's events (202, as a device answers)."""
+class _Sink(EventSink):
+    """Receives the live server's events for the replay (202, as a device answers)."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.path = f"/dspscope-replay/events/{uuid.uuid4()}"
+        super().__init__(host, port, prefix="/dspscope-replay/events")
         self.client: ClientReplay | None = None
         self.arrived = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_post(self.path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await self._runner.cleanup()
-            self._runner = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+    def receive(self, body: bytes, content_type: str | None) -> web.Response:
         if self.client is not None:
-            self.client.event(body, request.headers.get("Content-Type"))
+            self.client.event(body, content_type)
         self.arrived.set()
         return web.Response(status=202)
 

@@ -1,14 +1,14 @@
 """A client replay's report for people (text), programs (JSON) and CI (JUnit).
 
 Captured text reaches a terminal here: it is stripped of control
-characters.  The JUnit file is built with ElementTree (it is not SOAP).
+characters.  The JUnit file is written by ``dspscope.junit``.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
+from dspscope import junit as junit_file
 from dspscope.wsdsp.replay import Difference, ExchangeResult, Report
 
 
@@ -55,28 +55,22 @@ def lines(report: Report, *, verbose: bool = False) -> Iterator[str]:
 
 def junit(report: Report) -> bytes:
     """One testcase per replayed exchange (and one for the events)."""
-    failures = len(report.differing)
-    name = "dspscope replay (interrupted)" if report.interrupted else "dspscope replay"
-    suite = ET.Element("testsuite", name=name, tests=str(len(report.results) + 1),
-                       failures=str(failures + (0 if _events_ok(report) else 1)), errors="0",
-                       skipped=str(report.skipped))
+    cases = []
     for result in report.results:
-        rec = result.recorded
-        case = ET.SubElement(suite, "testcase", classname=clean(f"replay.{rec.device}"),
-                             name=_title(result), time=f"{result.latency or 0:.3f}")
-        if not result.ok:
-            failure = ET.SubElement(case, "failure", message=clean(_first(result.differences)))
-            failure.text = "\n".join(clean(d.text()) for d in result.differences)
-        elif result.differences:
-            ET.SubElement(case, "system-out").text = "\n".join(clean(d.text()) for d in result.differences)
-    case = ET.SubElement(suite, "testcase", classname="replay.events", name="events")
-    if report.event_differences:
-        element = "system-out" if _events_ok(report) else "failure"
-        node = ET.SubElement(case, element)
-        if element == "failure":
-            node.set("message", clean(_first(report.event_differences)))
-        node.text = "\n".join(clean(d.text()) for d in report.event_differences)
-    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
+        notes = "\n".join(clean(d.text()) for d in result.differences)
+        cases.append(junit_file.Case(
+            _title(result), clean(f"replay.{result.recorded.device}"),
+            failure=None if result.ok else clean(_first(result.differences)),
+            details="" if result.ok else notes, output=notes if result.ok else "",
+            time=result.latency or 0))
+    events = "\n".join(clean(d.text()) for d in report.event_differences)
+    ok = _events_ok(report)
+    cases.append(junit_file.Case(
+        "events", "replay.events",
+        failure=None if ok else clean(_first(report.event_differences)),
+        details="" if ok else events, output=events if ok else ""))
+    name = "dspscope replay (interrupted)" if report.interrupted else "dspscope replay"
+    return junit_file.report(name, cases, skipped=report.skipped)
 
 
 def _events_ok(report: Report) -> bool:

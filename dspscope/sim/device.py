@@ -30,7 +30,7 @@ from dspscope.sim import images
 from dspscope.sim.errors import SimError
 from dspscope.sim.exchange import JobFailed, SoapClient, dig
 from dspscope.sim.results import DeviceOptions, JobResult, Summary
-from dspscope.sim.sink import EventSink, JobEvents
+from dspscope.sim.sink import JobEvents, JobEventSink
 from dspscope.wsdsp import AttachmentData, Message, build
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class SimulatedDevice:
         rng = random.Random(options.seed)
         self.user = options.user or _sid(rng)
         self.psp_id = options.psp_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        self.sink: EventSink | None = None
+        self.sink: JobEventSink | None = None
         self.endpoint: str | None = None
         self.client = SoapClient(options)
         self._image = b""
@@ -131,7 +131,7 @@ class SimulatedDevice:
 
     async def _subscribe(self, endpoint: str) -> None:
         options = self.options
-        self.sink = EventSink(
+        self.sink = JobEventSink(
             options.sink_host, options.sink_port, advertise=_reachable(options.sink_host)
         )
         await self.sink.start()

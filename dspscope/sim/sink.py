@@ -1,5 +1,6 @@
-"""The simulated device's event sink: a small aiohttp server whose URL is
-the NotifyTo address of the device's subscription.  It answers every event
+"""Event sinks: a small aiohttp server whose URL is the NotifyTo address of
+a subscription.  ``EventSink`` is the listener itself (client replay uses
+it); ``JobEventSink`` is the simulated device's.  It answers every event
 POST with 202 and an empty body, decodes the event and files it under its
 JobToken, where the job waiting for its end-state event finds it.
 
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from dspscope.sim.errors import SimError
+from dspscope.sim.listener import Listener
 from dspscope.wsdsp import decode
 from dspscope.wsdsp.values import new_guid
 
@@ -39,20 +41,17 @@ class JobEvents:
         return len(self.states) + (1 if self.end is not None else 0)
 
 
-class EventSink:
-    def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, advertise: str | None = None
-    ) -> None:
-        self.host = host
-        self.port = port
+class EventSink(Listener):
+    """Events POSTed over plain HTTP to one unguessable path, each answered
+    as a device answers (202, empty).  ``url`` is the NotifyTo to subscribe
+    with.  The simulated device's sink (``JobEventSink``) and client replay's
+    sink are this, with their own ``receive``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, advertise: str | None = None,
+                 prefix: str = "/events") -> None:
+        super().__init__(host, port, tls_on=False)
         self.advertise = advertise or host
-        self.path = f"/events/{new_guid()}"
-        self.received = 0
-        self.rejected = 0
-        self.subscription_ended: str | None = None
-        self._jobs: OrderedDict[str, JobEvents] = OrderedDict()
-        self._claimed: set[str] = set()
-        self._runner: web.AppRunner | None = None
+        self.path = f"{prefix}/{new_guid()}"
 
     @property
     def url(self) -> str:
@@ -62,24 +61,38 @@ class EventSink:
     async def start(self) -> None:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post(self.path, self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await self._listen(app, None)
         except OSError as exc:
-            await runner.cleanup()
             busy = " (the port is busy)" if exc.errno == errno.EADDRINUSE else ""
             raise SimError(
                 f"cannot start the event sink on {self.host}:{self.port}{busy}: "
                 f"{exc.strerror or exc}"
             ) from None
-        self._runner = runner
-        self.port = runner.addresses[0][1]
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._unlisten()
+
+    def receive(self, body: bytes, content_type: str | None) -> web.Response:
+        """What to do with one event, and the answer."""
+        return web.Response(status=202)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        return self.receive(await request.read(), request.headers.get("Content-Type"))
+
+
+class JobEventSink(EventSink):
+    """The simulated device's sink: events filed under their JobToken."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, advertise: str | None = None
+    ) -> None:
+        super().__init__(host, port, advertise=advertise)
+        self.received = 0
+        self.rejected = 0
+        self.subscription_ended: str | None = None
+        self._jobs: OrderedDict[str, JobEvents] = OrderedDict()
+        self._claimed: set[str] = set()
 
     def claim(self, token: str) -> JobEvents:
         """The events of one of this device's jobs (those already here, and later ones)."""
@@ -104,8 +117,8 @@ class EventSink:
                 del self._jobs[old]
         return entry
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        message = decode(await request.read(), request.headers.get("Content-Type"))
+    def receive(self, body: bytes, content_type: str | None) -> web.Response:
+        message = decode(body, content_type)
         if message.protocol == "ws-eventing" and message.operation == "SubscriptionEnd":
             status = message.body.get("Status")
             self.subscription_ended = status if isinstance(status, str) else "ended"

@@ -31,7 +31,7 @@ import aiohttp
 
 from dspscope.sim import images
 from dspscope.sim.exchange import dig
-from dspscope.sim.sink import EventSink, JobEvents
+from dspscope.sim.sink import JobEvents, JobEventSink
 from dspscope.wsdsp import AttachmentData, Message, build, decode, encode
 from tests.bench.common import HOST, percentile
 
@@ -96,7 +96,7 @@ class Devices:
         #: Milliseconds of each operation of the last job run by ``job()``.
         self.timings: dict[str, float] = {}
         self.endpoint = url
-        self.sink = EventSink(HOST, sink_port)
+        self.sink = JobEventSink(HOST, sink_port)
         self._sessions: list[aiohttp.ClientSession] = []
         self._subscription: tuple[str, str] | None = None
         self._window: tuple[float, float] = (0.0, 0.0)

@@ -24,7 +24,7 @@ import pytest
 from dspscope.sim.device import SimulatedDevice
 from dspscope.sim.results import DeviceOptions
 from dspscope.sim.server import ScanServer
-from dspscope.sim.sink import EventSink
+from dspscope.sim.sink import JobEventSink
 from dspscope.wsdsp import build, encode, names
 from tests.reliability.support import Proxy, count, rss_bytes
 
@@ -49,7 +49,7 @@ def address(n: int) -> str:
     return f"127.0.0.{10 + n}"
 
 
-async def _subscribe(proxy: Proxy, server: ScanServer, sink: EventSink) -> None:
+async def _subscribe(proxy: Proxy, server: ScanServer, sink: JobEventSink) -> None:
     endpoint = f"{proxy.url}/ScanServer/{server.service_id}"
     # End-state events only: one subscription's events go out one at a time,
     # and every status event of every job would queue up far behind.
@@ -66,7 +66,7 @@ async def test_fifty_devices_with_interleaved_jobs(tmp_path: Path) -> None:
     async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
         proxy = Proxy(tmp_path, f"http://127.0.0.1:{server.port}", "--quiet")
         await asyncio.to_thread(proxy.started)
-        sink = EventSink(LISTENER, 0)
+        sink = JobEventSink(LISTENER, 0)
         await sink.start()
         try:
             await _subscribe(proxy, server, sink)
