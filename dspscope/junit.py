@@ -3,7 +3,7 @@
 test case per replayed exchange) both write it here.
 
 The file is one ``<testsuites>`` holding one ``<testsuite>``, with the
-totals on both (some CI tools read the outer element, some the inner).
+name and totals on both (some CI tools read the outer element, some the inner).
 Built with ElementTree (it is not SOAP); captured text in it is stripped of
 control characters, which XML 1.0 cannot carry.
 """
@@ -52,6 +52,7 @@ def report(name: str, cases: Iterable[Case], *, skipped: int = 0,
             ET.SubElement(element, "system-out").text = _clean(case.output)
     root = ET.Element("testsuites")
     for element in (root, suite):
+        element.set("name", _clean(name))
         element.set("tests", str(tests))
         element.set("failures", str(failures))
         element.set("errors", "0")

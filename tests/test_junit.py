@@ -18,7 +18,8 @@ def test_totals_failures_and_notes() -> None:
     suite = root.find("testsuite")
     assert root.tag == "testsuites" and suite is not None
     for element in (root, suite):
-        assert (element.get("tests"), element.get("failures"), element.get("skipped")) == ("3", "1", "2")
+        assert (element.get("name"), element.get("tests"), element.get("failures"),
+                element.get("skipped")) == ("dspscope check", "3", "1", "2")
     first, second, third = suite.findall("testcase")
     failure = first.find("failure")
     assert failure is not None and failure.get("type") == "conformance"
