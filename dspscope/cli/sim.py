@@ -1,4 +1,5 @@
-"""dspscope sim server|device: the simulated DSM scan server and scan device."""
+"""dspscope sim server|device|scanner: the simulated DSM scan server and scan
+device, and a simulated WSD scanner (WS-Scan)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ against a simulated server, or a real server with a simulated device.
   server   a stateful scan server: discovery, metadata, post-scan jobs,
            WS-Eventing with events pushed to subscribers, images to disk
   device   a scanner running the whole job sequence for N jobs of M pages
+  scanner  a WSD scanner (WS-Scan, the pull side of the family) that
+           clients such as sane-airscan scan from: platen and duplex feeder
 
 examples:
   dspscope sim server                          # https://127.0.0.1:5362/ScanServer
@@ -27,12 +30,13 @@ examples:
       --cafile server-ca.pem --psp 9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e --user S-1-5-21-...
   dspscope sim device --proxy http://127.0.0.1:8080 \
       --cafile ~/.config/dspscope/mitmproxy/mitmproxy-ca-cert.pem
+  dspscope sim scanner --port 5358 --no-tls              # http://127.0.0.1:5358/WSDScan
 
-The last one goes through 'dspscope proxy --mode regular --listen-port 8080',
+The device example goes through 'dspscope proxy --mode regular --listen-port 8080',
 trusting the proxy's CA, which lives in the dspscope config directory
 ($DSPSCOPE_HOME, else $XDG_CONFIG_HOME/dspscope, else ~/.config/dspscope).
 
-Run 'dspscope sim server --help' or 'dspscope sim device --help' for options.
+Run 'dspscope sim ROLE --help' (server, device, scanner) for options.
 """
 
 SERVER_HELP = """\
@@ -50,6 +54,23 @@ GetPostScanJobElements until the job is final.  Retries ServerErrorTemporaryErro
 with bounded back-off; any other fault fails the job.  Exit status 1 if any
 job failed.  Without --cafile it trusts the system roots and the simulated
 server's own certificate.
+"""
+
+SCANNER_HELP = """\
+A simulated WSD scanner serving WS-Scan at http(s)://HOST:PORT/WSDScan:
+GetScannerElements (description, configuration with a platen and a duplex
+feeder, status, default ticket), ValidateScanTicket, CreateScanJob,
+RetrieveImage (real pages of the ticket's size, resolution, colour mode and
+format, as MTOM attachments), GetJobElements, CancelJob, GetActiveJobs,
+GetJobHistory; WS-Transfer Get metadata, WS-Discovery Probe answers and
+WS-Eventing subscriptions to its job and status events.  A platen job yields
+one page; a feeder job --sheets pages (twice that for ADFDuplex), then
+ClientErrorNoImagesAvailable.
+
+Point sane-airscan at it (or at a 'dspscope proxy --upstream' in front of it)
+with a line in airscan.conf:
+  [devices]
+  "dspscope scanner" = http://127.0.0.1:5358/WSDScan, WSD
 """
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)i?b?", re.IGNORECASE)
@@ -86,6 +107,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wait before running a job's filters (slower, more visible jobs)",
     )
     server.add_argument("-q", "--quiet", action="store_true", help="print only the startup lines")
+
+    scanner = sub.add_parser(
+        "scanner",
+        help="a simulated WSD scanner (WS-Scan)",
+        description=SCANNER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scanner.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    scanner.add_argument(
+        "--port", type=int, default=5358, help="TCP port, 0 for any free one (default 5358)"
+    )
+    scanner.add_argument("--no-tls", action="store_true", help="plain HTTP instead of HTTPS")
+    scanner.add_argument("--cert", type=Path, help="PEM certificate to serve (with --key)")
+    scanner.add_argument("--key", type=Path, help="PEM private key of --cert")
+    scanner.add_argument(
+        "--sheets", type=int, default=3, help="sheets in the feeder per ADF job (default 3)"
+    )
+    scanner.add_argument("--name", default="dspscope simulated scanner", help="ScannerName")
+    scanner.add_argument("-q", "--quiet", action="store_true", help="print only the startup lines")
 
     device = sub.add_parser(
         "device",
@@ -180,10 +222,15 @@ def run(args: argparse.Namespace) -> int:
     from dspscope.sim.errors import SimError
 
     if args.sim_role is None:
-        raise UsageError("say which: 'dspscope sim server' or 'dspscope sim device' (see --help)")
+        raise UsageError(
+            "say which: 'dspscope sim server', 'dspscope sim device' or 'dspscope sim scanner' "
+            "(see --help)"
+        )
     try:
         if args.sim_role == "server":
             return asyncio.run(_serve(args))
+        if args.sim_role == "scanner":
+            return asyncio.run(_scan(args))
         return asyncio.run(_drive(args))
     except SimError as exc:
         raise UsageError(str(exc)) from None
@@ -231,6 +278,42 @@ async def _serve(args: argparse.Namespace) -> int:
     finally:
         _say("stopping")
         await server.stop()
+    return 0
+
+
+async def _scan(args: argparse.Namespace) -> int:
+    from dspscope.cli import UsageError
+    from dspscope.cli.running import until_signal
+    from dspscope.sim.listener import WILDCARD_HOSTS
+    from dspscope.sim.scanner import ScannerModel, SimulatedScanner
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
+    if args.no_tls and (args.cert or args.key):
+        raise UsageError("--cert/--key make no sense with --no-tls")
+    if not 1 <= args.sheets <= 1000:
+        raise UsageError(f"--sheets {args.sheets}: give 1 to 1000")
+    scanner = SimulatedScanner(
+        args.host, args.port, tls_on=not args.no_tls, cert=args.cert, key=args.key,
+        model=ScannerModel(name=args.name, sheets=args.sheets),
+        log=None if args.quiet else _say,
+    )
+    await scanner.start()
+    if args.host in WILDCARD_HOSTS:
+        print(
+            "dspscope sim scanner: warning: listening on all interfaces; anyone on the network "
+            "can scan from this scanner",
+            file=sys.stderr,
+        )
+    if scanner.tls_on:
+        print(f"certificate {scanner.cert} (a client must trust it)")
+    # Last startup line, the one scripts wait for.
+    print(f"dspscope sim scanner: listening on {scanner.url}", flush=True)
+    try:
+        await until_signal()
+    finally:
+        _say("stopping")
+        await scanner.stop()
     return 0
 
 

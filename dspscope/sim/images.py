@@ -146,3 +146,32 @@ def generate(fmt: str, size: int, seed: int = 0) -> bytes:
 def supported() -> list[str]:
     """Formats ``generate`` makes (all of the spec's but jbig and xps)."""
     return sorted(f for f in EXTENSIONS if f not in ("jbig", "xps"))
+
+
+#: WS-Scan ColorProcessing -> how a page of it looks.
+_COLOUR_STYLES = {
+    "BlackAndWhite1": _Style(True, 6),
+    "Grayscale8": _Style(False, 95),
+    "RGB24": _Style(False, 95, "RGB"),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def page_of_size(fmt: str, width: int, height: int, colour: str = "Grayscale8",
+                 seed: int = 0) -> bytes:
+    """A valid ``fmt`` file of one page of exactly ``width`` x ``height``
+    pixels in the WS-Scan colour mode ``colour`` (what a scanner returns for a
+    scan region at a resolution)."""
+    if fmt not in ("png", "jfif", "exif", "tiff-single-uncompressed", "tiff-single-g4"):
+        raise ValueError(f"cannot generate {fmt!r} pages of a given size")
+    style = _COLOUR_STYLES.get(colour)
+    if style is None:
+        raise ValueError(f"cannot generate {colour!r} pages")
+    if width < 1 or height < 1 or width * height > _MAX_AREA * 4:
+        raise ValueError(f"a page of {width} x {height} pixels is out of range")
+    page = _page(width, height, style, random.Random(seed))
+    if page.mode == "1" and fmt in ("jfif", "exif"):
+        page = page.convert("L")  # JPEG has no bilevel mode
+    elif page.mode != "1" and fmt == "tiff-single-g4":
+        page = page.convert("1")
+    return _save(fmt, [page])

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
-Protocol = Literal["ws-dsp", "ws-eventing", "ws-transfer", "ws-discovery", "soap", "not-soap"]
+Protocol = Literal["ws-dsp", "ws-scan", "ws-eventing", "ws-transfer", "ws-discovery", "soap", "not-soap"]
 Kind = Literal["request", "response", "fault", "event", "unknown"]
 
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}

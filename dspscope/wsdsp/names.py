@@ -48,6 +48,7 @@ PREFIXES: Final[dict[str, str]] = {
     "mex": MEX,
     "wsd": WSD,
     "dpws": DPWS,
+    "wscn": WSCN,
 }
 
 #: WS-DSP operations: name -> (request element, response element).
