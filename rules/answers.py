@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dspscope.wsdsp import build, encode, names
+from dspscope.wsdsp import build, encode, names, scanbuild, wsscan
 from dspscope.wsdsp.messages import Message
 
 from .spec import FaultAction, StatusAction
@@ -26,8 +26,13 @@ def fault_answer(fault: FaultAction, request: Message | None) -> Answer:
     detail = fault.detail
     if detail is None and fault.subcode in names.FAULTS and names.FAULTS[fault.subcode][2]:
         detail = _default_detail(fault.subcode, req)
-    message = build.fault(req, fault.subcode, detail, code=fault.code, reason=fault.reason,
-                          subcode_namespace=fault.namespace)
+    scan = (req is not None and req.protocol == "ws-scan") or (
+        fault.subcode in wsscan.FAULTS and fault.subcode not in names.FAULTS)
+    if scan and fault.namespace is None:
+        message = scanbuild.fault(req, fault.subcode, detail, code=fault.code, reason=fault.reason)
+    else:
+        message = build.fault(req, fault.subcode, detail, code=fault.code, reason=fault.reason,
+                              subcode_namespace=fault.namespace)
     encoded = encode(message)
     status = fault.status or build.fault_status(message)
     return Answer(status, encoded.content, (("Content-Type", encoded.content_type),))

@@ -17,7 +17,7 @@ from typing import Any, cast
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dspscope.wsdsp import names
+from dspscope.wsdsp import names, wsscan
 
 from .parse_actions import ActionReader, conflicts
 from .reader import RuleError, RuleFileError, Skip, did_you_mean
@@ -26,16 +26,17 @@ from .spec import Actions, Match, Network, Rule, RuleSet, Side
 MAX_FILE_BYTES = 1 << 20
 
 #: Names a rule's ``operation`` may use, by the side they travel on.
-EVENT_NAMES: tuple[str, ...] = (*names.EVENTS, "SubscriptionEnd")
+EVENT_NAMES: tuple[str, ...] = (*names.EVENTS, "SubscriptionEnd", *wsscan.EVENTS)
 OPERATION_NAMES: tuple[str, ...] = (
     *names.OPERATIONS,
     *names.EVENTING_OPS,
     *names.TRANSFER_OPS,
     *names.DISCOVERY_REQUESTS,
+    *wsscan.OPERATIONS,
 )
 #: Operations whose request carries a JobToken (CreatePostScanJob's comes back
-#: in its response), and events, which carry one too.
-JOB_REQUESTS = frozenset(names.OPERATIONS) - {"CreatePostScanJob"}
+#: in its response; so does CreateScanJob's), and events, which carry one too.
+JOB_REQUESTS = (frozenset(names.OPERATIONS) - {"CreatePostScanJob"}) | {"RetrieveImage"}
 
 TOP_KEYS = ("seed", "rules")
 RULE_KEYS = ("name", "description", "enabled", "match", "action")
@@ -214,7 +215,7 @@ class _Parser(ActionReader):
         for item, name in self.texts(node, "operation"):
             name = name.strip()
             base = name.removesuffix("Request").removesuffix("Response")
-            if base != name and base in names.OPERATIONS:
+            if base != name and (base in names.OPERATIONS or base in wsscan.OPERATIONS):
                 self.error(item, f"operation: {name!r} is a message name; use the operation name "
                                  f"{base!r} (and direction: request or response)")
             elif name not in known:

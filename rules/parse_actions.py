@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dspscope.wsdsp import names
+from dspscope.wsdsp import names, wsscan
 
 from .edits import attribute_name, parse_fragment
 from .reader import XPATH_PREFIXES, Reader, Skip, as_header_value, as_int, did_you_mean
@@ -83,7 +83,7 @@ class ActionReader(Reader):
                                   "or your own with code: and reason:)")
         sub_node = fields["subcode"][1]
         subcode = self.text(sub_node, "fault subcode").strip()
-        custom = subcode not in names.FAULTS
+        custom = subcode not in names.FAULTS and subcode not in wsscan.FAULTS
         if not _NCNAME.fullmatch(subcode):
             raise self.fail(sub_node, f"fault subcode: {subcode!r} is not an XML name (letters, digits, . - _)")
         values: dict[str, Any] = {}
@@ -106,12 +106,14 @@ class ActionReader(Reader):
 
     def fault_name(self, node: Node) -> str:
         name = self.text(node, "fault").strip()
-        if name.partition(":")[2] in names.FAULTS:
+        known = {**names.FAULTS, **wsscan.FAULTS}
+        if name.partition(":")[2] in known:
             name = name.partition(":")[2]
-        if name not in names.FAULTS:
-            raise self.fail(node, f"fault: unknown subcode {name!r}{did_you_mean(name, names.FAULTS)}; "
-                                  f"expected one of {', '.join(names.FAULTS)} "
-                                  f"(or a mapping with subcode:, code:, reason:)")
+        if name not in known:
+            raise self.fail(node, f"fault: unknown subcode {name!r}{did_you_mean(name, known)}; "
+                                  f"expected one of {', '.join(names.FAULTS)} (WS-DSP) or "
+                                  f"{', '.join(k for k in wsscan.FAULTS if k not in names.FAULTS)} "
+                                  f"(WS-Scan) (or a mapping with subcode:, code:, reason:)")
         return name
 
     def http_status(self, node: Node, what: str) -> int:

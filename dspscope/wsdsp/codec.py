@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 
-from . import checks, mtom, names, shapes
+from . import checks, mtom, names, scanchecks, shapes, wsscan
 from .encode import AttachmentData, Encoded, encode
 from .messages import Attachment, Fault, Finding, Kind, Message, Protocol
 from .names import DSP, SOAP11, SOAP12
@@ -104,6 +104,9 @@ def _finish(
         action, walked.body_name, walked.body_ns, walked.fault, request)
     attachments = _attachments(parts, raw, walk, findings, hash_attachments)
     job_token = normalize_guid(walk.job_token) if walk.job_token else None
+    fields = walked.fields
+    if protocol == "ws-scan":
+        fields = wsscan.normalize(fields)
     message = Message(
         protocol=protocol,
         kind=kind,
@@ -116,7 +119,7 @@ def _finish(
         job_token=job_token,
         soap_version=walked.soap_version,
         addressing=walked.addressing,
-        fields=walked.fields,
+        fields=fields,
         headers=walked.headers,
         namespaces=walk.namespaces,
         fault=walked.fault,
@@ -124,8 +127,15 @@ def _finish(
         extensions=tuple(walk.extensions),
         findings=tuple(findings) + tuple(walk.findings),
     )
-    return message.with_findings(
-        tuple(checks.check(message, expected_body, walked.body_ns, walk.leaves)))
+    found = tuple(checks.check(message, expected_body, walked.body_ns, walk.leaves))
+    if protocol == "ws-scan":
+        # WS-Scan has its own fault table; the WS-DSP one would misjudge its subcodes.
+        found = tuple(f for f in found if f.code not in _DSP_FAULT_CODES)
+        found += tuple(scanchecks.check(message, walked.body_ns))
+    return message.with_findings(found)
+
+
+_DSP_FAULT_CODES = frozenset({"fault.unknown-subcode", "fault.code-mismatch"})
 
 
 def _classify(
@@ -142,6 +152,8 @@ def _classify(
             protocol = request.protocol
         elif fault is not None and fault.subcode_namespace == DSP:
             protocol = "ws-dsp"
+        elif fault is not None and fault.subcode_namespace in wsscan.NAMESPACES:
+            protocol = "ws-scan"
         return protocol, "fault", request.operation if request else None, "Fault"
     ns, _, name = (action or "").rpartition("/")
     if action and ns == DSP:
@@ -172,6 +184,9 @@ def _classify(
         if name in names.DISCOVERY_ANNOUNCEMENTS:
             return "ws-discovery", "event", name, name
         return "ws-discovery", "unknown", name or None, None
+    scan = wsscan.classify(action, body_name, body_ns)
+    if scan is not None:
+        return ("ws-scan", *scan)
     operation = name or body_name
     if operation and operation.endswith("Response"):
         return "soap", "response", operation[:-8], None

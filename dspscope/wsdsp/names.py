@@ -26,6 +26,9 @@ WSD: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 DPWS: Final = "http://schemas.xmlsoap.org/ws/2006/02/devprof"
 DSD: Final = "http://schemas.microsoft.com/windows/2008/12/wdp/distributedscan/device"
 WSCN: Final = "http://schemas.microsoft.com/windows/2006/08/wdp/scan"
+#: Pre-release namespaces of the WS-Scan reference pages' examples.
+WSCN_2006_01: Final = "http://schemas.microsoft.com/windows/2006/01/wdp/scan"
+WSA_2003_03: Final = "http://schemas.xmlsoap.org/ws/2003/03/addressing"
 
 ANONYMOUS: Final = WSA + "/role/anonymous"
 FAULT_ACTIONS: Final = frozenset(
@@ -154,7 +157,7 @@ MAX_LENGTH: Final[dict[str, int]] = {
 #: inside a WS-DSP body is a vendor extension.
 KNOWN_NAMESPACES: Final = frozenset(
     {SOAP12, SOAP11, WSA, WSA10, DSP, PSP, FILESHARE, SHAREPOINT, EMAIL, XOP, WSE, WXF,
-     MEX, WSD, DPWS, DSD, WSCN}
+     MEX, WSD, DPWS, DSD, WSCN, WSCN_2006_01, WSA_2003_03}
 )  # fmt: skip
 
 #: Header blocks that belong to WS-Addressing (decoded into Message fields).

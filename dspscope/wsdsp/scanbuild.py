@@ -106,9 +106,12 @@ def event(name: str, body: Mapping[str, Any], *, to: str) -> Message:
                     body=body, to=to)
 
 
-def fault(req: Message | None, subcode: str, detail: str | None = None) -> Message:
-    """A SOAP 1.2 fault answering ``req`` with a WS-Scan error code."""
-    code, reason = wsscan.FAULTS.get(subcode, ("Receiver", "The service had an unexpected error."))
+def fault(req: Message | None, subcode: str, detail: str | None = None, *,
+          code: str | None = None, reason: str | None = None) -> Message:
+    """A SOAP 1.2 fault answering ``req`` with a WS-Scan error code (Code and
+    Reason from the error-code pages unless given)."""
+    known = wsscan.FAULTS.get(subcode, ("Receiver", "The service had an unexpected error."))
+    code, reason = code or known[0], reason or known[1]
     sub_ns = WSA if subcode == "ActionNotSupported" else WSCN
     prefix = next((p for p, u in names.PREFIXES.items() if u == sub_ns), "vnd")
     body: dict[str, Any] = {

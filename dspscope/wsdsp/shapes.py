@@ -394,7 +394,7 @@ class _Plan:
             if cns == soap_ns and clocal == "Header":
                 for block in child:
                     bns, blocal = split_tag(block.tag)
-                    if bns in (names.WSA, names.WSA10) and blocal in names.ADDRESSING_HEADERS:
+                    if bns in walk.ADDRESSING and blocal in names.ADDRESSING_HEADERS:
                         if any(key == blocal for key, _ in addr):
                             continue
                         source = self.text(walk.epr_element(block) if blocal == "ReplyTo" else block)

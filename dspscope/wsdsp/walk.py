@@ -63,6 +63,11 @@ class Walked:
     walk: Walk
 
 
+#: WS-Addressing namespaces whose headers are read, and their version names
+#: (2003/03: the pre-release one of the WS-Scan reference examples).
+ADDRESSING = {WSA: "2004/08", WSA10: "2005/08", names.WSA_2003_03: "2003/03"}
+
+
 def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: bool) -> Walked:
     early: list[Finding] = []
     if soap_version == "1.1":
@@ -88,8 +93,8 @@ def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: b
                 if tag.__class__ is not str:
                     continue
                 bns, blocal = split_tag(tag)
-                if bns in (WSA, WSA10) and blocal in names.ADDRESSING_HEADERS:
-                    addressing = addressing or ("2004/08" if bns == WSA else "2005/08")
+                if bns in ADDRESSING and blocal in names.ADDRESSING_HEADERS:
+                    addressing = addressing or ADDRESSING[bns]
                     if blocal in addr:  # the first one counts, as for a receiver
                         early.append(
                             Finding("error", "wsa.duplicate-header",

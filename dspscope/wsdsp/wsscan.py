@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .messages import Kind
+from .names import WSA_2003_03 as WSA_2003_03  # re-exported: WS-Scan's pre-release pair
 from .names import WSCN
+from .names import WSCN_2006_01 as WSCN_2006_01
 
-#: The pre-release WS-Scan namespace of the reference pages' examples.
-WSCN_2006_01: Final = "http://schemas.microsoft.com/windows/2006/01/wdp/scan"
-#: The pre-release WS-Addressing namespace of the same examples.
-WSA_2003_03: Final = "http://schemas.xmlsoap.org/ws/2003/03/addressing"
 NAMESPACES: Final = frozenset({WSCN, WSCN_2006_01})
 
 #: Operations: name -> (request element, response element).
@@ -173,7 +172,9 @@ def is_wsscan(namespace: str | None) -> bool:
     return namespace in NAMESPACES
 
 
-def classify(action: str | None, body_name: str | None, body_ns: str) -> tuple[str, str | None, str | None] | None:
+def classify(
+    action: str | None, body_name: str | None, body_ns: str
+) -> tuple[Kind, str | None, str | None] | None:
     """(kind, operation, expected body element) of a WS-Scan message, or
     None when neither its action nor (without an action) its body is
     WS-Scan's."""
@@ -197,7 +198,7 @@ def classify(action: str | None, body_name: str | None, body_ns: str) -> tuple[s
     return "unknown", name or None, None
 
 
-def _by_body(body_name: str) -> tuple[str, str | None, str | None]:
+def _by_body(body_name: str) -> tuple[Kind, str | None, str | None]:
     for op, (req, resp) in OPERATIONS.items():
         if body_name == req:
             return "request", op, req

@@ -67,7 +67,7 @@ def _send_image_fields(m: Message) -> None:
 
 def _end_state_fields(m: Message) -> None:
     state = m.fields["JobEndStateEvent"]["JobEndState"]
-    assert state["JobId"] == "253"
+    assert state["JobId"] == 253  # WS-Scan integers decode as numbers
     assert state["JobCompletedState"] == "Completed"
     assert state["JobCompletedStateReasons"] == {"JobStateReason": "JobCompletedWithWarnings"}
     assert state["JobCompletedTime"] == "2006-01-24T11:37:05.673Z"
@@ -75,14 +75,14 @@ def _end_state_fields(m: Message) -> None:
 
 def _status_fields(m: Message) -> None:
     assert m.fields["JobStatusEvent"]["JobStatus"]["JobState"] == "Processing"
-    assert m.fields["JobStatusEvent"]["JobStatus"]["ScansCompleted"] == "4"
+    assert m.fields["JobStatusEvent"]["JobStatus"]["ScansCompleted"] == 4
 
 
 def _elements_change_fields(m: Message) -> None:
     config = m.fields["ScannerElementsChangeEvent"]["ElementChanges"]["ScannerConfiguration"]
     formats = config["DeviceSettings"]["FormatsSupported"]["FormatValue"]
     assert formats[:2] == ["dib", "exif"] and len(formats) == 10
-    assert config["DeviceSettings"]["DocumentSizeAutoDetectSupported"] == "true"
+    assert config["DeviceSettings"]["DocumentSizeAutoDetectSupported"] is True
     assert config["Film"]["FilmScanModesSupported"]["FilmScanModeValue"][0] == "ColorSlideFilm"
 
 
@@ -94,13 +94,13 @@ def _condition_fields(m: Message) -> None:
 
 def _cleared_fields(m: Message) -> None:
     cleared = m.fields["ScannerStatusConditionClearedEvent"]["DeviceConditionCleared"]
-    assert cleared == {"ConditionId": "1543", "ConditionClearTime": "2006-01-21T17:22:35.8345Z"}
+    assert cleared == {"ConditionId": 1543, "ConditionClearTime": "2006-01-21T17:22:35.8345Z"}
 
 
 def _summary_fields(m: Message) -> None:
     summary = m.fields["ScannerStatusSummaryEvent"]["StatusSummary"]
     assert summary["ScannerState"] == "Stopped"
-    assert summary["ScannerStateReasons"] == {"ScannerStateReason": "MediaJam"}
+    assert summary["ScannerStateReasons"] == {"ScannerStateReason": ["MediaJam"]}  # always a list
 
 
 def _empty_body(m: Message) -> None:
@@ -149,25 +149,26 @@ EXAMPLES: dict[str, tuple[str, str, str, str | None, str, str | None, set[str], 
         "ws-dsp", "response", "SendImage", None,
         "urn:uuid:a8879038-0bd7-420d-812f-211bfc529415",
         "urn:uuid:d4d804f4-4232-484c-b861-a79ac24001cf", set(), DSP, _empty_body),
-    # WS-DSD / WS-Scan events: other SOAP, recognised as events.
+    # WS-DSD events: their actions are WS-Scan's (WS-DSD is built from WS-Scan), so
+    # they decode as WS-Scan events.
     "jobendstateevent-example.md": (
-        "soap", "event", "JobEndStateEvent", None, "uuid:UniqueMsgId", None, set(), DSD,
+        "ws-scan", "event", "JobEndStateEvent", None, "uuid:UniqueMsgId", None, set(), DSD,
         _end_state_fields),
     "jobstatusevent-jobstatus-jobstatusevent-example.md": (
-        "soap", "event", "JobStatusEvent", None, "uuid:UniqueMsgId", None, set(), DSD,
+        "ws-scan", "event", "JobStatusEvent", None, "uuid:UniqueMsgId", None, set(), DSD,
         _status_fields),
     "scannerelementschangeevent-example.md": (
-        "soap", "event", "ScannerElementsChangeEvent", None, "uuid:UniqueMsgId", None, set(),
+        "ws-scan", "event", "ScannerElementsChangeEvent", None, "uuid:UniqueMsgId", None, set(),
         DSD, _elements_change_fields),
     "scannerstatusconditionclearedevent-example.md": (
-        "soap", "event", "ScannerStatusConditionClearedEvent", None, "uuid:UniqueMsgId", None,
+        "ws-scan", "event", "ScannerStatusConditionClearedEvent", None, "uuid:UniqueMsgId", None,
         set(), DSD, _cleared_fields),
     # These two end in "</soap:Envelope" (no ">") in the documentation.
     "scannerstatusconditionevent-example.md": (
-        "soap", "event", "ScannerStatusConditionEvent", None, "uuid:UniqueMsgId", None,
+        "ws-scan", "event", "ScannerStatusConditionEvent", None, "uuid:UniqueMsgId", None,
         {"xml.malformed"}, DSD, _condition_fields),
     "scannerstatussummaryevent-example.md": (
-        "soap", "event", "ScannerStatusSummaryEvent", None, "uuid:UniqueMsgId", None,
+        "ws-scan", "event", "ScannerStatusSummaryEvent", None, "uuid:UniqueMsgId", None,
         {"xml.malformed"}, DSD, _summary_fields),
 }
 

@@ -1,0 +1,228 @@
+"""A real client nobody here wrote: sane-airscan (through ``scanimage``)
+scans from ``dspscope sim scanner`` through ``dspscope proxy``, and what it
+sent and received comes out of the capture decoded as WS-Scan.
+
+Needs the Debian packages sane-airscan and sane-utils (.ci/run installs
+them); skipped with that reason where they are missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mitmproxy import io as mitm_io
+from PIL import Image
+
+from dspscope.wsdsp import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICE = "airscan:w0:dspscope"
+#: 75 dpi over the whole platen (8.5 x 11 inches): the size the scanner advertises.
+PAGE = (8500 * 75 // 1000, 11000 * 75 // 1000)
+
+
+def _airscan_missing() -> str | None:
+    if shutil.which("scanimage") is None:
+        return "scanimage not installed (Debian package sane-utils)"
+    if not glob.glob("/usr/lib/*/sane/libsane-airscan.so*") + glob.glob(
+        "/usr/lib/sane/libsane-airscan.so*"
+    ):
+        return "the airscan SANE backend is not installed (Debian package sane-airscan)"
+    return None
+
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(_airscan_missing()),
+                                                  reason=_airscan_missing() or "")]
+
+
+def eventually(check, timeout: float = 30.0, what: str = "the condition"):
+    """Poll ``check`` until it returns something true (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+
+
+class Proc:
+    """A dspscope child process with its output in files."""
+
+    def __init__(self, home: Path, name: str, *args: str) -> None:
+        self.out, self.err = home / f"{name}.out", home / f"{name}.err"
+        env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "dspscope", *args], stdout=out,
+                                         stderr=err, env=env, cwd=ROOT)
+
+    def text(self) -> str:
+        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        def seen() -> re.Match[str] | None:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited {self.proc.returncode}: {self.text()}")
+            return re.search(pattern, self.text())
+        return eventually(seen, what=f"{pattern!r} in the output")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def scanner(tmp_path):
+    proc = Proc(tmp_path, "scanner", "sim", "scanner", "--port", "0", "--no-tls")
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)/WSDScan").group(1))
+        yield port
+    finally:
+        proc.stop()
+
+
+def _proxy(home: Path, scanner_port: int, name: str, *extra: str) -> tuple[Proc, int]:
+    port = _free_port()
+    proc = Proc(home, name, "proxy", "--upstream", f"http://127.0.0.1:{scanner_port}",
+                "--listen-port", str(port), "--events-port", str(_free_port()),
+                "--save", str(home / f"{name}.mitm"), "--jsonl", str(home / f"{name}.jsonl"),
+                *extra)
+    proc.wait_for("listening on")
+    return proc, port
+
+
+def _scanimage(home: Path, proxy_port: int, out: Path) -> subprocess.CompletedProcess[str]:
+    conf = home / "sane"
+    conf.mkdir(exist_ok=True)
+    (conf / "dll.conf").write_text("airscan\n")
+    (conf / "airscan.conf").write_text(
+        "[devices]\n"
+        f'"dspscope" = http://127.0.0.1:{proxy_port}/WSDScan, WSD\n'
+        "[options]\n"
+        "discovery = disable\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["SANE_CONFIG_DIR"] = str(conf)
+    return subprocess.run(
+        ["scanimage", "-d", DEVICE, "--resolution", "75", "--mode", "Gray", "--format", "png",
+         "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, scanner):
+    proxy, port = _proxy(tmp_path, scanner, "cap")
+    out = tmp_path / "page.png"
+    try:
+        done = _scanimage(tmp_path, port, out)
+    finally:
+        proxy.stop()
+    assert done.returncode == 0, done.stderr
+
+    with Image.open(out) as page:
+        assert page.size == PAGE
+        assert page.mode == "L"
+        pixels = page.tobytes()
+
+    records = _records(tmp_path / "cap.jsonl")
+    operations = [r["operation"] for r in records]
+    assert {"GetScannerElements", "CreateScanJob", "RetrieveImage"} <= set(operations)
+    assert operations.index("CreateScanJob") < operations.index("RetrieveImage")
+    for record in records:
+        for side in ("request", "response"):
+            message = record[side]
+            assert message["protocol"] == "ws-scan", (record["operation"], side)
+            assert message["findings"] == [], (record["operation"], side, message["findings"])
+    create = records[operations.index("CreateScanJob")]
+    token = create["response"]["fields"]["CreateScanJobResponse"]["JobToken"]
+    retrieve = records[operations.index("RetrieveImage")]
+    assert retrieve["request"]["fields"]["RetrieveImageRequest"]["JobToken"] == token
+    assert retrieve["job_token"] == create["job_token"]
+    [attachment] = retrieve["response"]["attachments"]
+    assert attachment["format"] == "png" and attachment["referenced"]
+
+    # The hash in the record is the hash of the image part the client got,
+    # and that image is the page scanimage wrote.
+    with open(tmp_path / "cap.mitm", "rb") as fh:
+        flows = list(mitm_io.FlowReader(fh).stream())
+    image_flow = next(f for f in flows if b"RetrieveImageRequest" in f.request.content)
+    body = image_flow.response.content
+    decoded = decode(body, image_flow.response.headers.get("content-type"))
+    data = bytes(decoded.attachments[0].data(body))
+    assert hashlib.sha256(data).hexdigest() == attachment["sha256"]
+    with Image.open(io.BytesIO(data)) as sent:
+        assert sent.convert("L").tobytes() == pixels
+
+    check = subprocess.run([sys.executable, "-m", "dspscope", "check", "--no-progress",
+                            str(tmp_path / "cap.mitm")], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert " 0 error(s)" in check.stdout
+
+
+def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, scanner):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: retrieve-fails\n"
+        "    match: {operation: RetrieveImage}\n"
+        "    action: {fault: ServerErrorInternalError}\n"
+    )
+    proxy, port = _proxy(tmp_path, scanner, "faulted", "--rules", str(rules))
+    out = tmp_path / "page.png"
+    try:
+        done = _scanimage(tmp_path, port, out)
+    finally:
+        proxy.stop()
+
+    # What sane-airscan 0.99 does: no retry and no CancelJob; it asks the
+    # scanner for its status (GetScannerElements: ScannerStatus), then gives
+    # up with SANE_STATUS_IO_ERROR (scanimage exits 9) and writes no page.
+    assert done.returncode == 9, (done.returncode, done.stderr)
+    assert "Error during device I/O" in done.stderr
+    assert not out.exists() or out.stat().st_size == 0
+
+    records = _records(tmp_path / "faulted.jsonl")
+    operations = [r["operation"] for r in records]
+    at = operations.index("RetrieveImage")
+    assert operations.count("RetrieveImage") == 1
+    assert "CancelJob" not in operations
+    fault = records[at]["response"]
+    assert records[at]["status"] == 500
+    assert fault["kind"] == "fault" and fault["protocol"] == "ws-scan"
+    assert fault["fault"]["subcode"] == "ServerErrorInternalError"
+    assert fault["findings"] == []
+    status_query = records[at + 1]
+    assert status_query["operation"] == "GetScannerElements"
+    names = status_query["request"]["fields"]["GetScannerElementsRequest"]["RequestedElements"]
+    assert names["Name"] == ["wscn:ScannerStatus"]
