@@ -28,7 +28,7 @@ examples:
   dspscope sim device --jobs 20 --images 5 --concurrency 20 --subscribe
   dspscope sim device --server https://scansrv.example.test:5362/ScanServer \\
       --cafile server-ca.pem --psp 9e3b5a6c-1d2f-4b8a-8c7e-5f0a1b2c3d4e --user S-1-5-21-...
-  dspscope sim device --proxy http://127.0.0.1:8080 \
+  dspscope sim device --proxy http://127.0.0.1:8080 \\
       --cafile ~/.config/dspscope/mitmproxy/mitmproxy-ca-cert.pem
   dspscope sim scanner --port 5358 --no-tls              # http://127.0.0.1:5358/WSDScan
 

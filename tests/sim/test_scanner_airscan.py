@@ -13,12 +13,10 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from mitmproxy import io as mitm_io
 from PIL import Image
 
 from dspscope.wsdsp import decode
+from tests.helpers import Process, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "airscan:w0:dspscope"
@@ -47,72 +46,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(_airscan_missing()),
                                                   reason=_airscan_missing() or "")]
 
 
-def eventually(check, timeout: float = 30.0, what: str = "the condition"):
-    """Poll ``check`` until it returns something true (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.05)
-
-
-class Proc:
-    """A dspscope child process with its output in files."""
-
-    def __init__(self, home: Path, name: str, *args: str) -> None:
-        self.out, self.err = home / f"{name}.out", home / f"{name}.err"
-        env = {**os.environ, "DSPSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "dspscope", *args], stdout=out,
-                                         stderr=err, env=env, cwd=ROOT)
-
-    def text(self) -> str:
-        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        def seen() -> re.Match[str] | None:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exited {self.proc.returncode}: {self.text()}")
-            return re.search(pattern, self.text())
-        return eventually(seen, what=f"{pattern!r} in the output")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def scanner(tmp_path):
-    proc = Proc(tmp_path, "scanner", "sim", "scanner", "--port", "0", "--no-tls")
-    try:
-        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)/WSDScan").group(1))
-        yield port
-    finally:
-        proc.stop()
+def scanner(processes):
+    """The port of a ``dspscope sim scanner`` process (plain HTTP)."""
+    proc = processes.dspscope("sim", "scanner", "--port", "0", "--no-tls", name="scanner",
+                              env={"DSPSCOPE_HOME": str(processes.workdir)})
+    return int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)/WSDScan").group(1))
 
 
-def _proxy(home: Path, scanner_port: int, name: str, *extra: str) -> tuple[Proc, int]:
-    port = _free_port()
-    proc = Proc(home, name, "proxy", "--upstream", f"http://127.0.0.1:{scanner_port}",
-                "--listen-port", str(port), "--events-port", str(_free_port()),
-                "--save", str(home / f"{name}.mitm"), "--jsonl", str(home / f"{name}.jsonl"),
-                *extra)
+def _proxy(processes, scanner_port: int, name: str, *extra: str) -> tuple[Process, int]:
+    home = processes.workdir
+    port = free_port()
+    proc = processes.dspscope(
+        "proxy", "--upstream", f"http://127.0.0.1:{scanner_port}", "--listen-port", str(port),
+        "--events-port", str(free_port()), "--save", str(home / f"{name}.mitm"),
+        "--jsonl", str(home / f"{name}.jsonl"), *extra, name=name,
+        env={"DSPSCOPE_HOME": str(home)})
     proc.wait_for("listening on")
     return proc, port
 
@@ -140,13 +89,11 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, scanner):
-    proxy, port = _proxy(tmp_path, scanner, "cap")
+def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanner):
+    proxy, port = _proxy(processes, scanner, "cap")
     out = tmp_path / "page.png"
-    try:
-        done = _scanimage(tmp_path, port, out)
-    finally:
-        proxy.stop()
+    done = _scanimage(tmp_path, port, out)
+    proxy.stop(signal.SIGINT)  # the capture is complete once the proxy has exited
     assert done.returncode == 0, done.stderr
 
     with Image.open(out) as page:
@@ -190,7 +137,7 @@ def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, scanner):
     assert " 0 error(s)" in check.stdout
 
 
-def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, scanner):
+def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, processes, scanner):
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "rules:\n"
@@ -198,12 +145,10 @@ def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, scanner):
         "    match: {operation: RetrieveImage}\n"
         "    action: {fault: ServerErrorInternalError}\n"
     )
-    proxy, port = _proxy(tmp_path, scanner, "faulted", "--rules", str(rules))
+    proxy, port = _proxy(processes, scanner, "faulted", "--rules", str(rules))
     out = tmp_path / "page.png"
-    try:
-        done = _scanimage(tmp_path, port, out)
-    finally:
-        proxy.stop()
+    done = _scanimage(tmp_path, port, out)
+    proxy.stop(signal.SIGINT)
 
     # What sane-airscan 0.99 does: no retry and no CancelJob; it asks the
     # scanner for its status (GetScannerElements: ScannerStatus), then gives
