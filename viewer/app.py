@@ -286,6 +286,7 @@ class DspscopeApp(App[None]):
         self.run_worker(work, thread=True, group="export")
 
     def action_save_attachment(self, flow: object, info: object) -> None:
+        from dspscope.exports import output_file
         from dspscope.viewer.detail_text import attachment_bytes
         from dspscope.viewer.screens.prompt import Prompt
 
@@ -299,7 +300,8 @@ class DspscopeApp(App[None]):
                 return
             try:
                 data = attachment_bytes(flow, info)  # type: ignore[arg-type]
-                Path(path).expanduser().write_bytes(data)
+                with output_file(Path(path).expanduser(), binary=True) as out:  # a scan: owner-only
+                    out.write(data)
             except OSError as exc:
                 self.say(f"cannot save {path}: {exc.strerror or exc}", "error")
                 return

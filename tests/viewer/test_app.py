@@ -239,6 +239,50 @@ async def test_save_an_attachment(tmp_path: Path) -> None:
     assert target.read_bytes().startswith(b"\x89PNG")
 
 
+async def test_enter_moves_to_the_detail_and_escape_comes_back() -> None:
+    app = sample_app(1)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, 6)
+        listing = app.screen.query_one(ExchangeList)
+        listing.cursor = 1
+        await pilot.pause(0.3)
+        listing.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert not listing.display and not listing.has_focus  # the list makes room
+        detail = app.screen.query_one("#detail")
+        assert detail.has_focus_within
+        assert detail.region.height > SIZE[1] // 2
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert listing.display and listing.has_focus and listing.cursor == 1
+
+
+async def test_save_an_attachment_from_the_list(tmp_path: Path) -> None:
+    target = tmp_path / "page.png"
+    app = sample_app(1)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, 6)
+        listing = app.screen.query_one(ExchangeList)
+        listing.cursor = 0  # CreatePostScanJob: nothing to save
+        await pilot.pause(0.3)
+        listing.focus()
+        await pilot.press("s")
+        await until(pilot, lambda: any("no attachments" in n.message for n in app._notifications),
+                    what="the warning")
+        listing.cursor = 1  # a SendImage; the detail shows its Decoded tab
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#detail-tabs", TabbedContent).active == "decoded"
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        await answer(pilot, str(target))
+        await until(pilot, target.exists, what="attachment saved")
+    flow = app.session.flows.get(app.session.store.rows[1].id)
+    assert flow is not None and target.read_bytes() in flow.request.content
+    assert target.read_bytes().startswith(b"\x89PNG")
+    assert target.stat().st_mode & 0o777 == 0o600  # a scanned page, kept like captures
+
+
 async def test_a_view_that_shrinks_before_the_list_knows_draws_blanks() -> None:
     app = sample_app()
     async with app.run_test(size=SIZE) as pilot:

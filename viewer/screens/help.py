@@ -20,6 +20,8 @@ EXTRA_KEYS = (
     ("everywhere", "tab / shift+tab", "move between the list, the detail and the filter bar"),
     ("everywhere", "mouse", "click a row to select it, double-click to open it; click tabs"),
     ("lists", "up/down, j/k, pgup/pgdn, home/end", "move the cursor"),
+    ("exchanges", "enter", "the exchange's detail, full height (escape: back to the list); "
+     "a paused one opens in the intercept editor"),
 )
 
 

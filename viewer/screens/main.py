@@ -46,6 +46,7 @@ class MainScreen(Screen[None]):
         Binding("4", "view('log')", "Log", show=False),
         Binding("J", "open_job", "Job of exchange", show=False),
         Binding("z", "zoom", "Zoom detail", show=False),
+        Binding("s", "save_attachment", "Save attachment", show=False),
         Binding("f", "follow", "Follow newest", show=False),
         Binding("escape", "back", "Back", show=False),
         *Detail.TAB_BINDINGS,
@@ -213,6 +214,8 @@ class MainScreen(Screen[None]):
         if row.paused:
             self.app.open_intercept(row)
             return
+        # the detail takes the whole pane, so the move is seen; escape comes back
+        self.query_one("#exchanges-pane").add_class("-zoomed")
         self._show_detail()
         self.detail.focus_content()
 
@@ -249,6 +252,22 @@ class MainScreen(Screen[None]):
 
     def action_detail_tab(self, step: int) -> None:
         self.detail.action_tab(step)
+
+    def action_save_attachment(self) -> None:
+        """Save the exchange's attachment (the one picked in the Attachments
+        tab, else the first) from the list as from the tab."""
+        from dspscope.viewer.detail_text import attachments_of
+        from dspscope.viewer.widgets.attachments import Attachments
+
+        row = self.current_row()
+        flow = self.app.session.flow(row) if row is not None else None
+        items = list(attachments_of(flow, row.record)) if flow is not None and row is not None else []
+        if not items:
+            self.app.say("This exchange has no attachments.", "warning")
+            return
+        shown = self.query_one(Attachments)
+        index = shown.index if shown.flow is flow and shown.index < len(items) else 0
+        self.app.action_save_attachment(flow, items[index])
 
     def action_zoom(self) -> None:
         self.query_one("#exchanges-pane").toggle_class("-zoomed")
