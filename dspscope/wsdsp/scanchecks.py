@@ -19,7 +19,8 @@ from .messages import Finding, Message
 SCHEMA = wsscan.REF_SCHEMA
 WSA_REF = "WS-Addressing (W3C Member Submission, 10 August 2004), section 1.2 (namespace)"
 
-#: Children a body must have: (path, "int" | ""), from each element's page.
+#: Children a body must have: (path, check), from each element's page; check
+#: is "int", "" (present and not empty) or "present" (may be empty: no jobs).
 REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
     "GetScannerElementsRequest": (("RequestedElements/Name", ""),),
     "GetScannerElementsResponse": (("ScannerElements", ""),),
@@ -32,8 +33,8 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
     "GetJobElementsRequest": (("JobId", "int"), ("RequestedElements/Name", "")),
     "GetJobElementsResponse": (("JobElements", ""),),
     "CancelJobRequest": (("JobId", "int"),),
-    "GetActiveJobsResponse": (("ActiveJobs", ""),),
-    "GetJobHistoryResponse": (("JobHistory", ""),),
+    "GetActiveJobsResponse": (("ActiveJobs", "present"),),
+    "GetJobHistoryResponse": (("JobHistory", "present"),),
     "ScanAvailableEvent": (("ClientContext", ""), ("ScanIdentifier", "")),
     "ScannerElementsChangeEvent": (("ElementChanges", ""),),
     "ScannerStatusSummaryEvent": (("StatusSummary/ScannerState", ""),),
@@ -83,7 +84,7 @@ def check(message: Message, body_ns: str) -> Iterator[Finding]:
 def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
     for path, kind in REQUIRED.get(body_name, ()):
         values = _get(body, path)
-        if not values or values == [""]:
+        if not values or (values == [""] and kind != "present"):
             yield Finding("error", "wscn.missing-element", f"{body_name}: {path} is missing",
                           wsscan.page(body_name))
         elif kind == "int":

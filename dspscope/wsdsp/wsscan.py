@@ -164,7 +164,7 @@ INTEGERS: Final = frozenset(
 BOOLEANS: Final = frozenset(
     {"Valid", "MustHonor", "ADFSupportsDuplex", "DocumentSizeAutoDetectSupported",
      "AutoExposureSupported", "BrightnessSupported", "ContrastSupported", "Override",
-     "UsedDefault", "DocumentSizeAutoDetect", "AutoExposure"}
+     "UsedDefault", "DocumentSizeAutoDetect", "AutoExposure", "ValidTicket"}
 )  # fmt: skip
 
 
