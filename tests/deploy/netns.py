@@ -7,6 +7,9 @@ scan server, joined by two veth pairs, made and removed by the test itself.
        |
     server 10.199.2.2 fd00:199:2::2  (srv0)
 
+Or, ``bridged``, one segment 10.199.3.0/24 that the gateway bridges (br0,
+10.199.3.1; device .2, server .3).
+
 The addresses exist only inside these namespaces; the host's own network is
 never touched (both ends of each veth pair are created inside them).  The
 gateway does not forward until a recipe turns ``ip_forward`` on.
@@ -34,7 +37,9 @@ ADDRESSES = {
     6: {"device": "fd00:199:1::2", "gateway-device": "fd00:199:1::1",
         "gateway-server": "fd00:199:2::1", "server": "fd00:199:2::2"},
 }
-DEVICES_IF = "gwdev"  # the gateway's interface toward the devices
+BRIDGED = {"device": "10.199.3.2", "gateway-device": "10.199.3.1",
+           "gateway-server": "10.199.3.1", "server": "10.199.3.3"}
+DEVICES_IF = "gwdev"  # the gateway's interface (or bridge port) toward the devices
 _serial = itertools.count()
 
 
@@ -67,7 +72,7 @@ class Namespaces:
     names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls) -> Namespaces:
+    def create(cls, *, bridged: bool = False) -> Namespaces:
         tag = f"dsps{os.getpid()}x{next(_serial)}"
         made = cls({role: f"{tag}-{role}" for role in ROLES})
         try:
@@ -78,13 +83,13 @@ class Namespaces:
             made.remove()
             raise Unavailable(f"cannot make network namespaces here: {exc}") from None
         try:
-            made._build()
+            made._build(bridged)
         except BaseException:
             made.remove()
             raise
         return made
 
-    def _build(self) -> None:
+    def _build(self, bridged: bool) -> None:
         for name in self.names.values():
             if name != self.names[ROLES[0]]:
                 run("ip", "netns", "add", name)
@@ -97,6 +102,15 @@ class Namespaces:
         for ns, links in ((dev, ["dev0"]), (gw, [DEVICES_IF, "gwsrv"]), (srv, ["srv0"])):
             for link in links:
                 run("ip", "link", "set", link, "up", ns=ns)
+        if bridged:
+            run("ip", "link", "add", "br0", "type", "bridge", ns=gw)
+            for port in (DEVICES_IF, "gwsrv"):
+                run("ip", "link", "set", port, "master", "br0", ns=gw)
+            for ns, link, address in ((dev, "dev0", BRIDGED["device"]), (gw, "br0", BRIDGED["gateway-device"]),
+                                      (srv, "srv0", BRIDGED["server"])):
+                run("ip", "addr", "add", f"{address}/24", "dev", link, ns=ns)
+            run("ip", "link", "set", "br0", "up", ns=gw)
+            return
         for family, prefix in ((4, 24), (6, 64)):
             a = ADDRESSES[family]
             for ns, dev_name, address in ((dev, "dev0", a["device"]), (gw, DEVICES_IF, a["gateway-device"]),

@@ -3,8 +3,8 @@ gateway and a scan server in network namespaces; the gateway runs the
 README's commands (redirect rules, proxy, check) exactly as printed there,
 and a subscribed simulated device runs three jobs through it.
 
-Transparent mode is tried with the iptables recipe over IPv4 and the
-nftables recipe over IPv6; regular mode with the device set to use the
+Transparent mode is tried with the iptables recipe over IPv4, the nftables
+recipe over IPv6 and the bridge recipe over IPv4; regular mode with the device set to use the
 gateway as its HTTP proxy, the gateway not forwarding at all.  The device
 trusts only the proxy's CA, so every job also proves the certificate the
 proxy made for the server's IP address.
@@ -24,7 +24,7 @@ import pytest
 from mitmproxy import io
 
 from tests.deploy import netns
-from tests.deploy.netns import ADDRESSES, DEVICES_IF, Namespaces, Process, Unavailable
+from tests.deploy.netns import ADDRESSES, BRIDGED, DEVICES_IF, Namespaces, Process, Unavailable
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DSPSCOPE = str(Path(sys.executable).parent / "dspscope")
@@ -112,21 +112,23 @@ print(json.dumps([issuer, [[k, v.strip()] for k, v in cert["subjectAltName"]]]))
 CASES = [
     pytest.param("transparent", "iptables", 4, id="transparent-iptables-ipv4"),
     pytest.param("transparent", "nft", 6, id="transparent-nft-ipv6"),
+    pytest.param("transparent", "bridge", 4, id="transparent-bridge-ipv4"),
     pytest.param("regular", None, 4, id="regular-ipv4"),
 ]
 
 
 @pytest.mark.parametrize(("mode", "firewall", "family"), CASES)
 def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
-    needs = ["iptables", "ip6tables"] if firewall == "iptables" else [firewall] if firewall else []
+    needs = {"iptables": ["iptables", "ip6tables"], "nft": ["nft"], "bridge": ["iptables", "ip6tables"],
+             None: []}[firewall]
     reason = netns.unavailable("sysctl", *needs)
     if reason:
         pytest.skip(reason)
     try:
-        nets = Namespaces.create()
+        nets = Namespaces.create(bridged=firewall == "bridge")
     except Unavailable as exc:
         pytest.skip(str(exc))
-    addr = ADDRESSES[family]
+    addr = BRIDGED if firewall == "bridge" else ADDRESSES[family]
     gateway_dir = tmp_path / "gateway"
     gateway_dir.mkdir()
     running: list[Process] = []
@@ -134,7 +136,7 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
         # The scan server, with a certificate for its addresses; the proxy
         # trusts it as the README says (--upstream-ca server-ca.pem).
         cert, key = gateway_dir / "server-ca.pem", tmp_path / "server-key.pem"
-        netns.server_certificate(cert, key, [ADDRESSES[4]["server"], ADDRESSES[6]["server"]])
+        netns.server_certificate(cert, key, [ADDRESSES[4]["server"], ADDRESSES[6]["server"], BRIDGED["server"]])
         server = Process(nets["server"], [DSPSCOPE, "sim", "server", "--host", addr["server"], "--port", "5362",
                                           "--cert", str(cert), "--key", str(key), "-q"],
                          cwd=tmp_path, env=env_for(tmp_path / "server-home"))
@@ -144,7 +146,8 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
         # The gateway: the README's commands, as written.
         gateway_env = env_for(tmp_path / "gateway-home", DEVICES=DEVICES_IF)
         if mode == "transparent":
-            for command in recipe("iptables -t nat" if firewall == "iptables" else "nft add rule"):
+            marker = {"iptables": "iptables -t nat", "nft": "nft add rule", "bridge": "--physdev-in"}[firewall]
+            for command in recipe(marker):
                 netns.run("sh", "-c", command, ns=nets["gateway"], env=gateway_env)
         proxy = Process(nets["gateway"], ours(recipe(f"dspscope proxy --mode {mode}")[0]),
                         cwd=gateway_dir, env=gateway_env)
@@ -202,7 +205,12 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
             netns.run(sys.executable, "-c", probe, ns=nets["device"], check=False)
             proxy.wait_for("not redirected")
         assert proxy.stop() == 0, "\n".join(proxy.lines)
-        assert len(end_states(captured(capture))) == JOBS
+        flows = captured(capture)
+        assert len(end_states(flows)) == JOBS
+        # The subscription manager is the server's own address, reached through the proxy.
+        unsubscribed = [f.response.status_code for f in flows if f.response
+                        and (f.metadata.get("dspscope") or {}).get("operation") == "Unsubscribe"]
+        assert unsubscribed == [200], "\n".join(proxy.lines)
     finally:
         for process in running:
             process.kill()
