@@ -17,7 +17,9 @@ from typing import Any
 
 from mitmproxy import ctx, http
 from mitmproxy.flow import Error
-from mitmproxy.proxy.layers.http import HttpErrorHook
+
+# Not in the module's __all__, but where mitmproxy 11 and 12 both keep it.
+from mitmproxy.proxy.layers.http import HttpErrorHook  # type: ignore[attr-defined]
 
 logger = logging.getLogger(__name__)
 

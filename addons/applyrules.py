@@ -148,6 +148,7 @@ def _subject(flow: http.HTTPFlow, hook: str) -> tuple[Subject, Message] | None:
     streamed body."""
     request = decoded.message(flow, "request")
     side: Side
+    wire: http.Message
     if hook == "request":
         side, message, wire = ("event" if request.kind == "event" else "request"), request, flow.request
     elif request.kind == "event" or flow.response is None:

@@ -34,7 +34,8 @@ def has_metadata(flow: http.HTTPFlow) -> bool:
 def metadata_of(flow: http.HTTPFlow, tracker: JobTracker | None = None) -> dict[str, Any]:
     """The flow's saved verdict, or one computed now (not stored)."""
     if has_metadata(flow):
-        return flow.metadata[METADATA_KEY]
+        saved: dict[str, Any] = flow.metadata[METADATA_KEY]
+        return saved
     request = hashed(flow, "request")
     response = hashed(flow, "response") if flow.response is not None else None
     meta, _ = analyze(flow, tracker if tracker is not None else JobTracker(), request, response)

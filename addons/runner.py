@@ -51,7 +51,7 @@ def first_line(text: str) -> str:
 
 class _ErrorRecords(log.MitmLogHandler):
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+        super().__init__(logging.ERROR)  # type: ignore[no-untyped-call]
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -86,7 +86,7 @@ class _Printer(log.MitmLogHandler):
     (before that they become the StartupError)."""
 
     def __init__(self, out: IO[str], level: int) -> None:
-        super().__init__(level)
+        super().__init__(level)  # type: ignore[no-untyped-call]
         self.out = out
         self.started = False
 

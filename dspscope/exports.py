@@ -32,8 +32,7 @@ def output_file(path: str | os.PathLike[str], *, binary: bool = False,
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(fd, 0o666 & ~umask)
-        mode = "wb" if binary else "w"
-        with open(fd, mode, **({} if binary else {"encoding": "utf-8"})) as fh:
+        with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8") as fh:
             yield fh
         os.replace(tmp, target)
     except BaseException:

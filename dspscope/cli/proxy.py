@@ -148,7 +148,7 @@ def build_options(args: argparse.Namespace) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
     from dspscope.addons import chain
-    from dspscope.addons.capture import parse_duration, parse_size
+    from dspscope.addons.rotating import parse_duration, parse_size
     from dspscope.cli import UsageError
 
     if not args.upstream and not args.mode:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from dspscope.local import config_dir
 from dspscope.sim import tls
 from dspscope.sim.errors import SimError
 from dspscope.sim.results import DeviceOptions, JobResult
@@ -39,7 +40,7 @@ class SoapClient:
         if urlsplit(options.server).scheme not in ("http", "https"):
             raise SimError(f"--server {options.server!r} is not an http:// or https:// URL")
         context = tls.client_context(
-            options.cafile, insecure=options.insecure, also_trust=tls.config_dir() / tls.CERT_NAME
+            options.cafile, insecure=options.insecure, also_trust=config_dir() / tls.CERT_NAME
         )
         local = (options.source_address, 0) if options.source_address else None
         self._session = aiohttp.ClientSession(

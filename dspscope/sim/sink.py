@@ -128,13 +128,13 @@ class JobEventSink(EventSink):
             return web.Response(status=400, text="not a WS-DSP event\n")
         self.received += 1
         entry = self._entry(message.job_token)
-        body = message.body
+        fields = message.body
         if message.operation == "PostScanJobEndStateEvent":
-            inner = body.get("PostScanJobEndState")
+            inner = fields.get("PostScanJobEndState")
             entry.end = dict(inner) if isinstance(inner, dict) else {}
             entry.done.set()
         else:
-            inner = body.get("JobStatus")
+            inner = fields.get("JobStatus")
             state = inner.get("JobState") if isinstance(inner, dict) else None
             entry.states.append(state if isinstance(state, str) else "?")
         reported = inner.get("ImagesReceived") if isinstance(inner, dict) else None
