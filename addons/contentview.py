@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mitmproxy import contentviews, http
+from mitmproxy import contentviews as _contentviews
+from mitmproxy import http
 
 from dspscope.addons.metadata import METADATA_KEY
 from dspscope.wsdsp import decode
+
+#: The module's API differs between mitmproxy 11 and 12: typed as Any so
+#: that one source checks against both.
+contentviews: Any = _contentviews
 
 NAME = "WS-DSP"
 Line = tuple[str, str]
@@ -100,7 +105,7 @@ def as_text(lines: list[Line]) -> str:
 
 if hasattr(contentviews, "Contentview"):  # mitmproxy >= 12
 
-    class WsDspView(contentviews.Contentview):  # type: ignore[misc,name-defined]
+    class WsDspView(contentviews.Contentview):  # type: ignore[misc]
         name = NAME
         syntax_highlight = "yaml"
 
