@@ -106,10 +106,10 @@ async def test_connect_addr_is_the_source_before_connecting():
     assert notify_to(f).startswith("http://10.199.2.9:5363/")
 
 
-async def test_end_to_is_rewritten_like_notify_to():
+@pytest.mark.parametrize("mode", ["reverse:https://10.199.2.2:5362", "transparent", "regular"])
+async def test_end_to_is_rewritten_like_notify_to(mode):
     end = "http://10.0.0.7:9000/ended"
-    f = subscription("transparent", server=("10.199.2.2", 5362), source=("10.199.2.1", 40001),
-                     end_to=end)
+    f = subscription(mode, server=("10.199.2.2", 5362), source=("10.199.2.1", 40001), end_to=end)
     await rewrite(f)
     assert message(f, "request").body["EndTo"]["Address"] == \
         f"http://10.199.2.1:5363{PREFIX}{sink_key(end)}"

@@ -181,6 +181,11 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
         assert {f.request.host for f in ends.values()} == {addr["device"]}
         exchanges = [f for f in flows if (f.metadata.get("dspscope") or {}).get("kind") == "exchange"]
         assert exchanges and all(f.client_conn.tls_established for f in exchanges)
+        # The server was told to send events to the proxy's address on its side.
+        notify = [r["to"] for f in exchanges for r in f.metadata["dspscope"].get("rewrites") or ()
+                  if r["what"] == "notify-to"]
+        assert notify and all(to.startswith(f"http://{url_host(addr['gateway-server'])}:8081/")
+                              for to in notify), notify
         # Every exchange reached the server at its own address.
         assert {f.server_conn.address[0] for f in exchanges} == {addr["server"]}
 
