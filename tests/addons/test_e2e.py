@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import socket
 import stat
@@ -208,32 +209,34 @@ async def test_a_job_line_comes_when_the_job_ends(tmp_path):
             [result] = await device.run()
             assert result.ok, result.error
             # the proxy runs on, and nothing else crosses it: the line is there already
-            await proxy.wait_for(f"job {result.token} from 127.0.0.1: Completed, 1 image(s)")
+            await proxy.wait_for_async(
+                re.escape(f"job {result.token} from 127.0.0.1: Completed, 1 image(s)"))
             lines = proxy.stdout.splitlines()
             ended = next(i for i, line in enumerate(lines) if "<- PostScanJobEndStateEvent" in line)
             assert lines[ended + 1].startswith(f"job {result.token} ")
         finally:
-            assert await proxy.stop() == 0, proxy.stderr
+            assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     assert proxy.stdout.count(f"job {result.token} from") == 1
 
 
 async def test_an_untrusted_server_certificate_says_how_to_trust_it(tmp_path):
     async with ScanServer(port=0, tls_on=True, config_dir=tmp_path) as server:
         port, events = free_port(), free_port()
-        proxy = Proc([sys.executable, "-m", "dspscope", "proxy", "--upstream",
-                      f"https://127.0.0.1:{server.port}", "--listen-port", str(port),
-                      "--events-port", str(events)], tmp_path, "proxy")
+        proxy = Process([sys.executable, "-m", "dspscope", "proxy", "--upstream",
+                         f"https://127.0.0.1:{server.port}", "--listen-port", str(port),
+                         "--events-port", str(events)], tmp_path, "proxy",
+                        env={"DSPSCOPE_HOME": str(tmp_path)})
         try:
-            await proxy.wait_for("listening on")
+            await proxy.wait_for_async("listening on")
             # the address once, though the proxy listens on TCP and UDP (HTTP/3) there
             assert f"listening on 127.0.0.1:{port}; forwarding to https://127.0.0.1:" in proxy.stderr
             assert proxy.stderr.count(f"127.0.0.1:{port}") == 1
             url = f"https://127.0.0.1:{port}/ScanServer"
             for _ in range(2):
                 assert await post(url, build.probe(to=url), ssl=False) == 502
-            await proxy.wait_for("--upstream-ca PEM")
+            await proxy.wait_for_async("--upstream-ca PEM")
         finally:
-            assert await proxy.stop() == 0
+            assert await proxy.stop_async(signal.SIGINT) == 0
     hint = [line for line in proxy.stderr.splitlines() if "--upstream-ca" in line]
     assert len(hint) == 1  # once per server, not per attempt
     assert hint[0].startswith(f"warning: cannot verify the scan server's certificate at "

@@ -5,22 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from mitmproxy import io as mitm_io
 
 from dspscope.cli import main
 from tests.addons import support
 from tests.addons.cli.test_check import write_capture
-
-
-def eventually(condition, timeout: float = 30.0):
-    """The condition's value once it is true (polled; fails after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.02)
-    return value
+from tests.helpers import eventually
 
 
 def test_jsonl(tmp_path, capsys):
@@ -90,7 +81,7 @@ def test_interrupted_export_leaves_nothing_under_the_output_name_and_says_so(tmp
             for f in flows:
                 writer.add(f)
             fh.flush()
-            eventually(lambda: list(tmp_path.glob(".out.jsonl.*.part")))
+            eventually(lambda: list(tmp_path.glob(".out.jsonl.*.part")), what="the export under way")
             export.send_signal(signal.SIGINT)
             _, err = export.communicate(timeout=30)
     finally:
