@@ -6,18 +6,22 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from textual.widgets import Input, TabbedContent, Tree
+from textual.command import CommandList, CommandPalette
+from textual.widgets import TabbedContent, Tree
 
 from dspscope.viewer.app import DspscopeApp
 from dspscope.viewer.controls import RuleInfo
+from dspscope.viewer.screens.choose import Choose
 from dspscope.viewer.screens.help import HelpScreen
 from dspscope.viewer.screens.job import JobScreen
 from dspscope.viewer.sources import CaptureSource, FlowsSource
+from dspscope.viewer.widgets.attachments import Attachments
 from dspscope.viewer.widgets.exchange_list import ExchangeList
+from dspscope.viewer.widgets.job_list import JobList
 from dspscope.viewer.widgets.rules_panel import RuleList
 from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import sample
-from tests.viewer.pilot import screen_text, until
+from tests.viewer.pilot import detail_drawn, input_focused, screen_text, shown, until
 
 
 def tree_labels(node: Any) -> list[str]:
@@ -29,16 +33,19 @@ def tree_labels(node: Any) -> list[str]:
 
 
 async def answer(pilot: Any, text: str) -> None:
-    """Fill the focused input (a prompt, the filter bar) and press enter."""
-    focused = pilot.app.focused
-    assert isinstance(focused, Input), focused
+    """Fill the focused input (a prompt, the filter bar), once it has the
+    focus, and press enter."""
+    focused = await input_focused(pilot)
     focused.value = text
     await pilot.press("enter")
 
 
 async def loaded(pilot: Any, count: int = 25) -> None:
     await until(pilot, lambda: len(pilot.app.session.store) == count, what=f"{count} rows")
-    await pilot.pause(0.2)
+    # The list takes rows from its inbox every 100 ms: all shown, and the
+    # detail of the newest, before a test moves the cursor.
+    await until(pilot, lambda: pilot.app.main.exchanges.count == count, what=f"{count} rows shown")
+    await detail_drawn(pilot)
 
 
 async def test_select_an_exchange_shows_its_detail() -> None:
@@ -48,16 +55,15 @@ async def test_select_an_exchange_shows_its_detail() -> None:
         listing = app.screen.query_one(ExchangeList)
         assert listing.cursor == 24  # follows the newest
         listing.cursor = 7
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         row = listing.current()
         assert row is not None and row.fault == "ServerErrorTemporaryError"
         labels = tree_labels(app.screen.query_one(Tree).root)
         assert "subcode = ServerErrorTemporaryError" in labels
         assert "JobToken = 264c250e-7c1d-4e2a-9b3f-000000000002" in labels
         await pilot.press("right_square_bracket")
-        await pilot.pause(0.3)
+        text = await shown(pilot, "<dsp:SendImageRequest>")
         assert app.screen.query_one("#detail-tabs", TabbedContent).active == "xml"
-        text = screen_text(pilot)
         assert "── request" in text and "<dsp:SendImageRequest>" in text
 
 
@@ -73,13 +79,11 @@ async def test_filter_narrows_the_list_and_reports_errors() -> None:
         assert current is not None and current.fault == "ServerErrorTemporaryError"
         await pilot.press("slash", "ctrl+a", "ctrl+k", *" fault", "enter")
         await until(pilot, lambda: len(app.session.store.view) == 1, what="filter applied")
-        await pilot.pause(0.2)
-        assert "1 match" in screen_text(pilot)
-        assert app.screen.query_one(ExchangeList).count == 1
+        await until(pilot, lambda: listing.count == 1, what="one row listed")
+        await shown(pilot, "1 match")
         await pilot.press("slash")
         await answer(pilot, "colour:red")
-        await pilot.pause(0.4)
-        assert "unknown field colour" in screen_text(pilot)
+        await shown(pilot, "unknown field colour")
         assert len(app.session.store.view) == 1  # the last good filter stays
 
 
@@ -88,15 +92,14 @@ async def test_open_a_job_and_go_back_to_an_exchange() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         await pilot.press("2")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen.query_one("#views", TabbedContent).active == "jobs"
+                    and app.screen.query_one(JobList).count == 4, what="the four jobs listed")
         await pilot.press("home", "down", "enter")
         await until(pilot, lambda: isinstance(app.screen, JobScreen), what="job screen")
         screen = app.screen
         assert isinstance(screen, JobScreen)
         assert screen.job.faults == ["SendImage: ServerErrorTemporaryError"]
-        await pilot.pause(0.2)
-        text = screen_text(pilot)
-        assert "CreatePostScanJob" in text and "PostScanJobEndStateEvent" in text
+        await shown(pilot, "CreatePostScanJob", "PostScanJobEndStateEvent")
         await pilot.press("down", "o")
         await until(pilot, lambda: not isinstance(app.screen, JobScreen), what="back")
         row = app.screen.query_one(ExchangeList).current()
@@ -142,7 +145,8 @@ async def test_toggle_a_rule_and_load_a_preset() -> None:
         await until(pilot, lambda: fake.calls == [("busy-on-image", True)], what="toggle")
         await until(pilot, lambda: rules.rules[0].enabled, what="list refreshed")
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: isinstance(app.screen, Choose) and app.focused is not None
+                    and app.focused.screen is app.screen, what="the preset chooser focused")
         await pilot.press("enter")
         await until(pilot, lambda: rules.count == 3, what="preset loaded")
 
@@ -152,7 +156,7 @@ async def test_help_lists_keys_of_every_part() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
-        await pilot.pause(0.2)
+        await pilot.pause()
         console = Console(width=200, color_system=None)
         with console.capture() as capture:
             console.print(app.screen._keys(), app.screen._language())  # type: ignore[attr-defined]
@@ -170,7 +174,6 @@ async def test_save_then_open_the_capture(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
         await answer(pilot, str(target))
         await until(pilot, target.exists, what="capture written")
     reopened = DspscopeApp(CaptureSource([target]))
@@ -191,7 +194,6 @@ async def test_export_jsonl_and_har_of_the_filtered_rows(tmp_path: Path) -> None
         await until(pilot, lambda: len(app.session.store.view) == 9, what="filter")
         for name in ("out.jsonl", "out.har"):
             await pilot.press("x")
-            await pilot.pause(0.2)
             await answer(pilot, str(tmp_path / name))
             await until(pilot, (tmp_path / name).exists, what=name)
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
@@ -206,12 +208,19 @@ async def test_mouse_and_command_palette() -> None:
         await loaded(pilot)
         listing = app.screen.query_one(ExchangeList)
         await pilot.click(ExchangeList, offset=(20, 3))  # the third row under the header
-        await pilot.pause(0.2)
-        assert listing.cursor == listing.scroll_offset.y + 2
+        await until(pilot, lambda: listing.cursor == listing.scroll_offset.y + 2,
+                    what="the clicked row under the cursor")
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await input_focused(pilot)
         await pilot.press(*"show jobs")
-        await pilot.pause(0.5)
+
+        def found() -> bool:
+            if not isinstance(app.screen, CommandPalette):
+                return False
+            hits = app.screen.query_one(CommandList)
+            return hits.option_count > 0 and hits.highlighted is not None
+
+        await until(pilot, found, what="the palette's search found a command")
         await pilot.press("enter")
         await until(pilot, lambda: app.screen.query_one("#views", TabbedContent).active == "jobs",
                     what="jobs view from the palette")
@@ -224,13 +233,13 @@ async def test_save_an_attachment(tmp_path: Path) -> None:
         await loaded(pilot, 6)
         listing = app.screen.query_one(ExchangeList)
         listing.cursor = 1
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         app.screen.query_one("#detail-tabs", TabbedContent).active = "attachments"
-        await pilot.pause(0.2)
+        attachments = app.screen.query_one(Attachments)
+        await until(pilot, lambda: attachments.drawn is not None, what="the attachment shown")
         await pilot.press("enter")  # into the open tab
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.focused is attachments, what="the attachments focused")
         await pilot.press("s")
-        await pilot.pause(0.2)
         await answer(pilot, str(target))
         await until(pilot, target.exists, what="attachment saved")
     flow = app.session.flows.get(app.session.store.rows[1].id)
@@ -290,8 +299,9 @@ async def test_a_view_that_shrinks_before_the_list_knows_draws_blanks() -> None:
         listing = app.screen.query_one(ExchangeList)
         del app.session.store.view[3:]  # as a row update or a filter can, mid-flush
         listing.invalidate()
-        await pilot.pause(0.2)
+        await pilot.pause()
+        screen_text(pilot)  # draws every line of the list now, past the end of the view
         assert app.is_running and listing.count == 25
         listing.sync(changed=True)
-        await pilot.pause(0.1)
-        assert listing.count == 3 and listing.cursor == 2
+        await until(pilot, lambda: listing.count == 3, what="the list synced to the view")
+        assert listing.cursor == 2

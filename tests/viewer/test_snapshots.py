@@ -12,14 +12,27 @@ from textual.widgets import TextArea
 
 from dspscope.viewer.app import DspscopeApp
 from dspscope.viewer.controls import Answer
+from dspscope.viewer.screens.help import HelpScreen
+from dspscope.viewer.screens.job import JobScreen
 from dspscope.viewer.sources import FlowsSource
 from dspscope.viewer.widgets.attachments import Attachments
+from dspscope.viewer.widgets.detail import Detail
+from dspscope.viewer.widgets.job_list import JobList
+from dspscope.viewer.widgets.timeline import Timeline
 from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import hostile, sample
 from tests.viewer.hostile import ALL_IN_ONE
-from tests.viewer.pilot import until
+from tests.viewer.pilot import detail_drawn, shown, until
 
 FAULT_ROW = 7  # the SendImage a busy-server rule answered
+
+
+def timeline_detail(pilot: Pilot[None]) -> bool:
+    """The job screen's detail shows the second row of its timeline."""
+    screen = pilot.app.screen
+    row = screen.current_row() if isinstance(screen, JobScreen) else None
+    return row is not None and row is screen.query_one(Timeline).rows[1] \
+        and screen.query_one(Detail).row is row
 
 
 async def ready(pilot: Pilot[None], rows: int = 25) -> None:
@@ -28,7 +41,7 @@ async def ready(pilot: Pilot[None], rows: int = 25) -> None:
     # The list takes rows from its inbox every 100 ms: all must be shown
     # before a test moves the cursor, or a late batch moves it on.
     await until(pilot, lambda: app.main.exchanges.count == rows, what="rows shown")
-    await pilot.pause(0.3)
+    await detail_drawn(pilot)
 
 
 def at_row(position: int, tab: str = "decoded") -> Any:
@@ -38,7 +51,9 @@ def at_row(position: int, tab: str = "decoded") -> Any:
         app.main.exchanges.cursor = position
         app.main.detail.query_one("#detail-tabs").active = tab
         await until(pilot, lambda: app.main.exchanges.cursor == position, what="the cursor")
-        await pilot.pause(0.5)
+        await detail_drawn(pilot)
+        await until(pilot, lambda: app.main.detail.active == tab, what=f"the {tab} tab")
+        await pilot.pause()
 
     return run
 
@@ -56,7 +71,7 @@ def test_attachment_preview(snap_compare: Any) -> None:
         await at_row(1, "attachments")(pilot)
         attachments = pilot.app.screen.query_one(Attachments)
         await until(pilot, lambda: attachments.drawn is not None, what="the preview")
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
@@ -70,7 +85,9 @@ def test_findings_of_a_hostile_exchange(snap_compare: Any) -> None:
         view: Any = pilot.app
         view.main.exchanges.cursor = 1
         view.main.detail.query_one("#detail-tabs").active = "findings"
-        await pilot.pause(0.5)
+        await detail_drawn(pilot)
+        await until(pilot, lambda: view.main.detail.active == "findings", what="the findings tab")
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run)
 
@@ -79,7 +96,8 @@ def test_jobs_view(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot)
         await pilot.press("2")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: pilot.app.screen.query_one(JobList).count == 4, what="4 jobs")
+        await pilot.pause()
 
     assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
@@ -87,10 +105,14 @@ def test_jobs_view(snap_compare: Any) -> None:
 def test_job_timeline(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot)
-        await pilot.press("2", "home", "down", "enter")
-        await pilot.pause(0.3)
+        await pilot.press("2")
+        await until(pilot, lambda: pilot.app.screen.query_one(JobList).count == 4, what="4 jobs")
+        await pilot.press("home", "down", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), what="the job screen")
+        await shown(pilot, "PostScanJobEndStateEvent")
         await pilot.press("down")
-        await pilot.pause(0.4)
+        await until(pilot, lambda: timeline_detail(pilot), what="the timeline's detail")
+        await pilot.pause()
 
     assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
@@ -99,7 +121,10 @@ def test_filtered_list_in_the_light_theme(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot)
         await pilot.press("T", "slash", *"fault", "enter")
-        await pilot.pause(0.5)
+        app: Any = pilot.app
+        await until(pilot, lambda: app.main.exchanges.count == 1, what="the one fault listed")
+        await shown(pilot, "1 match")
+        await detail_drawn(pilot)
 
     assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
@@ -108,7 +133,8 @@ def test_help_screen(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="help")
+        await pilot.pause()
 
     assert snap_compare(sample_app(), terminal_size=SIZE, run_before=run)
 
@@ -137,8 +163,8 @@ def test_intercept_editor(snap_compare: Any) -> None:
     async def run(pilot: Pilot[None]) -> None:
         await ready(pilot, 1)
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: pilot.app.screen.query(TextArea), what="the intercept editor")
         pilot.app.screen.query_one(TextArea).cursor_blink = False  # a steady picture
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run)
