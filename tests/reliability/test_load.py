@@ -62,6 +62,7 @@ async def _subscribe(proxy: Proxy, server: ScanServer, sink: JobEventSink) -> No
             assert response.status == 200, await response.text()
 
 
+@pytest.mark.timeout(SECONDS + 240)  # a soak (DSPSCOPE_SOAK) runs for ten minutes
 async def test_fifty_devices_with_interleaved_jobs(tmp_path: Path) -> None:
     async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
         proxy = Proxy(tmp_path, f"http://127.0.0.1:{server.port}", "--quiet")
@@ -77,7 +78,7 @@ async def test_fifty_devices_with_interleaved_jobs(tmp_path: Path) -> None:
             samples: list[tuple[float, int, int]] = []
             runs = [asyncio.create_task(device.run()) for device in devices]
             sampler = asyncio.create_task(_sample(proxy, server, samples))
-            await asyncio.sleep(SECONDS)
+            await asyncio.sleep(SECONDS)  # how long the load runs (the soak's length); not a wait for state
             for device in devices:
                 device.stop()
             results = await asyncio.gather(*runs)
@@ -148,4 +149,4 @@ async def _sample(proxy: Proxy, server: ScanServer, out: list[tuple[float, int, 
     while True:
         exchanges = server.exchanges + server.pusher.delivered
         out.append((time.monotonic() - began, rss_bytes(proxy.proc.pid), exchanges))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the memory sampler's period; not a wait for state
