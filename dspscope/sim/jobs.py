@@ -23,6 +23,7 @@ Bad arguments raise ``RemoteProtocolError`` carrying the fault to answer.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class Document:
     format: str
     size: int
     staged: str | None = None  # where the server keeps the bytes until the filters run
+    #: SHA-256 of the image: a resend (same DocumentId, same image) is told
+    #: from a different image under a used DocumentId by it
+    digest: str = ""
 
 
 @dataclass(slots=True)
@@ -256,8 +260,17 @@ class JobBook:
             raise failed(f"job {job.short} is {job.state.value}")
         return job
 
-    def accept_image(self, request: Message) -> tuple[ServerJob, Document, Attachment]:
-        """Check a SendImage; the document is recorded, the bytes are the caller's."""
+    def accept_image(
+        self, request: Message, body: bytes | None = None
+    ) -> tuple[ServerJob, Document, Attachment, bool]:
+        """Check a SendImage; the document is recorded, the bytes are the caller's.
+
+        The last value says whether it is a resend: the same DocumentId with
+        the same image (``body`` is the request body, to hash it; without it
+        the decoder's hash is used).  DocumentId names a document within the
+        job (SendImageRequest.DocumentDescription.DocumentId), so a resend is
+        the document already stored: it is answered as before and not stored
+        again.  The same DocumentId with another image is InvalidArgs."""
         _no_extra(request, ("JobToken", "DocumentDescription", "ImageData"))
         job = self.job_for(request, open_only=True)
         described = request.body.get("DocumentDescription")
@@ -270,15 +283,23 @@ class JobBook:
         if not isinstance(fmt, str) or fmt.strip() not in FORMATS:
             raise invalid("DocumentDescription/Format", "missing or not a spec Format")
         attachment = _attachment(request)
-        if any(d.document_id == doc_id for d in job.documents):
+        digest = (
+            hashlib.sha256(attachment.data(body)).hexdigest() if body is not None
+            else attachment.sha256
+        )
+        known = next((d for d in job.documents if d.document_id == doc_id), None)
+        if known is not None:
+            if digest and known.digest == digest:
+                return job, known, attachment, True
             raise invalid(
-                "DocumentDescription/DocumentId", f"DocumentId {doc_id} already sent in this job"
+                "DocumentDescription/DocumentId",
+                f"DocumentId {doc_id} already sent in this job with another image",
             )
         job.step("SendImage")
         job.job_state = "Processing"
-        document = Document(doc_id, fmt.strip(), attachment.size)
+        document = Document(doc_id, fmt.strip(), attachment.size, digest=digest)
         job.documents.append(document)
-        return job, document, attachment
+        return job, document, attachment, False
 
     def end(self, request: Message) -> ServerJob:
         _no_extra(request, ("JobToken",))

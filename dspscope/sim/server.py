@@ -33,6 +33,7 @@ from dspscope.sim.filters import FilterRunner
 from dspscope.sim.jobs import JobBook, ServerJob
 from dspscope.sim.listener import MAX_BODY, WILDCARD_HOSTS, Listener, read_message
 from dspscope.sim.push import EventPusher
+from dspscope.sim.resends import Answered
 from dspscope.sim.store import ImageStore
 from dspscope.wsdsp import Message, RemoteProtocolError, build, encode, names
 from dspscope.wsdsp.values import new_guid
@@ -81,6 +82,10 @@ class ScanServer(Listener):
             self.store, report=self._status, log=self.log, delay=processing_delay
         )
         self.exchanges = 0
+        #: answers to requests already processed, for resends (same MessageID)
+        self.answered = Answered()
+        #: requests answered as before without doing their work again
+        self.resends = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -229,10 +234,16 @@ class ScanServer(Listener):
                 raise RemoteProtocolError(
                     "body does not match the action", subcode="InvalidArgs", detail=expected
                 )
+            before = self.answered.get(message)
+            if before is not None:
+                self._resent(op, peer, f"MessageID {message.message_id} again")
+                return before
             injected = self.fault_hook(message) if self.fault_hook else None
             if injected:
                 return build.fault(message, injected)
-            return await self._operation(op, message, body, peer)
+            reply = await self._operation(op, message, body, peer)
+            self.answered.keep(message, reply)
+            return reply
         raise _not_supported(message)
 
     # ------------------------------------------------------------ WS-DSP
@@ -251,7 +262,7 @@ class ScanServer(Listener):
         lock = self._lock_for(message)
         async with lock:
             if op == "SendImage":
-                await self._send_image(message, body)
+                await self._send_image(message, body, peer)
             elif op == "EndPostScanJob":
                 job = self.jobs.end(message)
                 self.log(f"job {job.short} ended: {job.images} image(s)")
@@ -267,8 +278,12 @@ class ScanServer(Listener):
                 self._spawn(self._discard(job))
         return build.response(message)
 
-    async def _send_image(self, message: Message, body: bytes) -> None:
-        job, document, attachment = self.jobs.accept_image(message)
+    async def _send_image(self, message: Message, body: bytes, peer: str) -> None:
+        job, document, attachment, resent = self.jobs.accept_image(message, body)
+        if resent:
+            self._resent("SendImage", peer, f"DocumentId {document.document_id} of job {job.short} "
+                         "with the same image")
+            return
         first = job.images == 1
         if self.store is not None:
             try:
@@ -282,6 +297,12 @@ class ScanServer(Listener):
                 ) from None
         if first:
             self._status(job)
+
+    def _resent(self, op: str, peer: str, what: str) -> None:
+        """A device sent a request again (its answer was lost): answered as
+        before, its work not done twice."""
+        self.resends += 1
+        self.log(f"resend of {op} from {peer} ({what}): answered as before, done once")
 
     def _lock_for(self, message: Message) -> asyncio.Lock:
         """SendImage/End/Cancel of one job run one at a time (staging awaits the disk)."""

@@ -19,8 +19,13 @@ Job states (ours, not the server's JobState):
 Anything not in TRANSITIONS is a sequence finding (job.after-end).
 
 Sequence finding codes: job.unknown-token, job.after-end,
-job.duplicate-document-id, wsa.relates-to-unmatched, wsa.relates-to-mismatch,
-job.never-ended, job.images-mismatch, job.other-device.
+job.duplicate-document-id, job.resend (info), wsa.relates-to-unmatched,
+wsa.relates-to-mismatch, job.never-ended, job.images-mismatch, job.other-device.
+
+A resend is a request sent again because its answer never came (or came as
+a fault the device may retry): the same MessageID, or a SendImage with a
+DocumentId already sent in the job and the same image.  It is an info
+finding, takes no second step and counts no second image.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ class Job:
     document_root: str | None = None
     images: int = 0
     document_ids: set[int | str] = field(default_factory=set)
+    #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a clash
+    document_images: dict[int | str, tuple[str, ...]] = field(default_factory=dict)
+    #: DocumentIds a SendImageResponse acknowledged (a resend counts once)
+    acknowledged: set[int | str] = field(default_factory=set)
     exchanges: list[str] = field(default_factory=list)
     events: int = 0
     faults: list[str] = field(default_factory=list)
@@ -126,7 +135,8 @@ class JobTracker:
                  max_summaries: int = 10_000) -> None:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.finished: deque[dict[str, Any]] = deque(maxlen=max_summaries)
-        self._message_ids: OrderedDict[str, None] = OrderedDict()
+        #: request MessageID -> its operation (a resend repeats both)
+        self._message_ids: OrderedDict[str, str | None] = OrderedDict()
         # Tokens of evicted jobs -> the state they were forgotten in, so that a
         # late SendImage is "after end", not "never issued" (bounded).
         self._forgotten: OrderedDict[str, JobState] = OrderedDict()
@@ -147,18 +157,28 @@ class JobTracker:
         time: float = 0.0,
     ) -> Observation:
         findings: list[Finding] = []
+        resent = False
         if request.message_id:
-            self._remember(request.message_id)
+            key = normalize_guid(request.message_id)
+            resent = key in self._message_ids and self._message_ids[key] == request.operation
+            self._remember(request.message_id, request.operation)
         if response is not None:
             findings.extend(self._relates(request, response))
         if request.protocol != "ws-dsp" or request.kind != "request":
             return Observation(None, tuple(findings))
         op = request.operation or ""
+        if resent:
+            findings.append(Finding(
+                "info", "job.resend",
+                f"{op} sent again with the same MessageID {request.message_id}: a resend "
+                "(a server kind to retries answers it as before and does the work once)", REF))
         job: Job | None
         if op == "CreatePostScanJob":
-            job = self._create(request, response, device, time)
+            known = self.jobs.get(response.job_token) if resent and response is not None \
+                and response.job_token else None
+            job = known or self._create(request, response, device, time)
         else:
-            job = self._continue(op, request, response, device, time, findings)
+            job = self._continue(op, request, response, device, time, findings, resent=resent)
         if job is not None:
             if exchange_id:
                 job.exchanges.append(exchange_id)
@@ -256,9 +276,9 @@ class JobTracker:
 
     # ------------------------------------------------------------ internals
 
-    def _remember(self, message_id: str) -> None:
+    def _remember(self, message_id: str, operation: str | None) -> None:
         key = normalize_guid(message_id)
-        self._message_ids[key] = None
+        self._message_ids[key] = operation
         self._message_ids.move_to_end(key)
         while len(self._message_ids) > self._max_ids:
             self._message_ids.popitem(last=False)
@@ -299,7 +319,7 @@ class JobTracker:
         return job
 
     def _continue(self, op: str, request: Message, response: Message | None, device: str,
-                  time: float, findings: list[Finding]) -> Job | None:
+                  time: float, findings: list[Finding], *, resent: bool = False) -> Job | None:
         token = request.job_token
         if not token:
             return None
@@ -322,14 +342,30 @@ class JobTracker:
         if op == "SendImage":
             description = request.body.get("DocumentDescription")
             doc_id = description.get("DocumentId") if isinstance(description, dict) else None
+            image = tuple(a.sha256 for a in request.attachments if a.referenced and a.sha256)
             if doc_id is not None and job.state == S.OPEN:
                 if doc_id in job.document_ids:
-                    findings.append(Finding("warning", "job.duplicate-document-id",
-                                            f"DocumentId {doc_id} sent twice in job {job.short_token}", REF))
+                    if image and job.document_images.get(doc_id) == image:
+                        if not resent:  # the same MessageID said so already
+                            findings.append(Finding(
+                                "info", "job.resend",
+                                f"SendImage DocumentId {doc_id} sent again in job {job.short_token} "
+                                "with the same image: a resend (a server kind to retries answers "
+                                "it as before and keeps one copy)", REF))
+                    else:
+                        findings.append(Finding("warning", "job.duplicate-document-id",
+                                                f"DocumentId {doc_id} sent twice in job {job.short_token}", REF))
                 job.document_ids.add(doc_id)
-            # Only a SendImageResponse acknowledges an image (not silence, not garbage).
-            if job.state == S.OPEN and response is not None and response.kind == "response":
+                job.document_images.setdefault(doc_id, image)
+            # Only a SendImageResponse acknowledges an image (not silence, not garbage),
+            # and a document acknowledged before is not a second image.
+            if job.state == S.OPEN and response is not None and response.kind == "response" \
+                    and (doc_id is None or doc_id not in job.acknowledged):
                 job.images += 1
+                if doc_id is not None:
+                    job.acknowledged.add(doc_id)
+        elif resent and job.state != S.OPEN and op in ("EndPostScanJob", "CancelPostScanJob"):
+            return job  # the step was taken when it was first sent
         before = job.state
         self._step(job, op, findings)
         if job.state in (S.ENDED, S.CANCELED) and before != job.state:

@@ -109,7 +109,7 @@ def template_job() -> list[bytes]:
                                    format="png", content_id=cid)
         attachment = (AttachmentData(cid, image),)
         wire = encode(request, attachment)
-        book.accept_image(decode(wire.content, wire.content_type))
+        book.accept_image(decode(wire.content, wire.content_type))  # (job, document, part, resent)
         flows.append(_flow(request, build.response(request), tracker, step(), attachments=attachment))
         if document == 1:
             status()

@@ -471,3 +471,33 @@ rules:
         assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     names = [name for _, name in applied(tmp_path)]
     assert names[:2] == ["refuse", "refuse"] and names[-1] == "busy"
+
+
+async def test_a_lost_answer_is_resent_and_the_job_completes(tmp_path: Path) -> None:
+    """A fault on the response: the server stored the page, the device never
+    heard so.  It sends the same request again; the simulated server answers
+    as before, keeps one copy, and the capture says a resend happened."""
+    async with proxied(tmp_path, """\
+rules:
+  - name: answer-lost
+    match: {operation: SendImage, nth_in_job: 2}
+    action: {fault: ServerErrorTemporaryError}
+""", store=tmp_path / "scans") as (server, proxy, port):
+        [result] = await run_device(tmp_path, port, jobs=1, images=3, subscribe=True)
+        await server.idle()
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
+        job = server.jobs.jobs[result.token]
+    assert result.ok and result.final_state == "Completed", result.error
+    assert result.faults == ["SendImage: ServerErrorTemporaryError"] and result.retries == 1
+    assert (result.images_sent, result.images_reported) == (3, 3)
+    assert [d.document_id for d in job.documents] == [1, 2, 3] and server.resends == 1
+    assert len(list((tmp_path / "scans").rglob("*.png"))) == 3  # one file per page
+    sends = [r for r in records(tmp_path) if r["operation"] == "SendImage"]
+    assert len(sends) == 4
+    lost, resent = sends[1], sends[2]
+    assert lost["rules"][0]["name"] == "answer-lost" and lost["status"] == 500
+    assert resent["request"]["message_id"] == lost["request"]["message_id"]
+    assert resent["status"] == 200 and [f["code"] for f in resent["findings"]] == ["job.resend"]
+    assert resent["findings"][0]["severity"] == "info"
+    check = [f["code"] for r in records(tmp_path) for f in r["findings"] if f["severity"] != "info"]
+    assert check == []

@@ -12,7 +12,7 @@ import pytest
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import AttachmentData, build, encode, names
 from dspscope.wsdsp.values import new_guid
-from tests.sim.support import PSP, USER, Client, Reply, create_request
+from tests.sim.support import PNG, PSP, USER, Client, Reply, create_request
 
 UNKNOWN = "0b7e1f0e-5c2a-4d8e-9f3a-6b1c2d3e4f50"
 
@@ -201,15 +201,37 @@ async def test_send_image_with_unknown_format_is_invalid_args(
     assert_fault(reply, "InvalidArgs", 400, "DocumentDescription/Format")
 
 
-async def test_duplicate_document_id_is_refused_and_not_counted(
+async def test_a_used_document_id_with_another_image_is_refused_and_not_counted(
     client: Client, server: ScanServer
 ) -> None:
     token = await client.create()
     assert (await client.image(token, 7)).status == 200
-    reply = await client.image(token, 7)
+    reply = await client.image(token, 7, data=PNG + b"another page")
     assert_fault(reply, "InvalidArgs", 400, "DocumentDescription/DocumentId")
     assert (await client.image(token, 8)).status == 200
-    assert server.jobs.jobs[token].images == 2
+    assert server.jobs.jobs[token].images == 2 and server.resends == 0
+
+
+async def test_a_resent_page_is_answered_again_and_stored_once(
+    client: Client, server: ScanServer
+) -> None:
+    """The device never heard the answer: it sends the same page again,
+    with a fresh MessageID (a modified resend) or the same one."""
+    token = await client.create()
+    assert (await client.image(token, 1)).status == 200
+    again = await client.image(token, 1)  # fresh MessageID, same DocumentId and image
+    assert again.status == 200 and again.message.kind == "response"
+    assert again.message.relates_to == again.request.message_id
+    request = build.send_image(to=server.endpoint, token=token, document_id=2, format="png",
+                               content_id="page2@test")
+    first = await client.send(request, (AttachmentData("page2@test", PNG),))
+    same = await client.send(request, (AttachmentData("page2@test", PNG),))
+    assert first.status == same.status == 200
+    assert same.message.message_id == first.message.message_id  # the same answer
+    assert server.jobs.jobs[token].images == 2 and server.resends == 2
+    end = build.job_request("EndPostScanJob", to=server.endpoint, token=token)
+    assert (await client.send(end)).status == (await client.send(end)).status == 200
+    assert server.resends == 3
 
 
 async def test_temporary_error_from_the_fault_hook(server: ScanServer, client: Client) -> None:

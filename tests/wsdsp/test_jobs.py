@@ -338,9 +338,59 @@ def test_finish_reports_each_open_job_once(tracker: JobTracker) -> None:
     assert job is not None and codes(job.findings) == ["job.never-ended"]
 
 
-SEQUENCE_CODES = {"job.unknown-token", "job.after-end", "job.duplicate-document-id",
+SEQUENCE_CODES = {"job.unknown-token", "job.after-end", "job.duplicate-document-id", "job.resend",
                   "wsa.relates-to-unmatched", "wsa.relates-to-mismatch", "job.never-ended",
                   "job.images-mismatch", "job.other-device"}
+
+
+def page(token: str, doc: int, image: bytes, message: Message | None = None) -> Message:
+    """A SendImage with its image part, as decoded off the wire (hashed)."""
+    from dspscope.wsdsp import AttachmentData
+
+    request = message or build.send_image(to=SERVER, token=token, document_id=doc, format="png",
+                                          content_id=f"p{doc}@d")
+    encoded = encode(request, (AttachmentData(f"p{doc}@d", image, "image/png"),))
+    return decode(encoded.content, encoded.content_type)
+
+
+def test_a_resend_after_a_lost_answer_is_info_and_counts_once() -> None:
+    tracker = JobTracker()
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    first = page(T1, 1, b"page one")
+    lost = dev.send(first, wire(build.fault(first, "ServerErrorTemporaryError"), first))
+    assert codes(lost) == []
+    again = page(T1, 1, b"page one", message=replace(build.send_image(
+        to=SERVER, token=T1, document_id=1, format="png", content_id="p1@d"),
+        message_id=first.message_id))
+    seen = dev.send(again, wire(build.response(again), again))
+    assert codes(seen) == ["job.resend"] and seen.findings[0].severity == "info"
+    assert "same MessageID" in seen.findings[0].text
+    # the answer came, then was lost again: a fresh MessageID, the same page
+    fresh = page(T1, 1, b"page one")
+    seen = dev.send(fresh, wire(build.response(fresh), fresh))
+    assert codes(seen) == ["job.resend"] and "DocumentId 1 sent again" in seen.findings[0].text
+    job = tracker.job(T1)
+    assert job is not None and job.images == 1
+    # another page under a DocumentId already used is no resend
+    clash = page(T1, 1, b"another page")
+    assert codes(dev.send(clash, wire(build.response(clash), clash))) == ["job.duplicate-document-id"]
+
+
+def test_a_resent_end_or_create_takes_no_second_step() -> None:
+    tracker = JobTracker()
+    dev = Device(tracker, DEV_A)
+    request = create()
+    answer = wire(build.response(request, {"JobToken": T1}), request)
+    dev.send(request, answer)
+    assert codes(dev.send(request, answer)) == ["job.resend"]
+    assert len(tracker.jobs) == 1
+    dev.send(page(T1, 1, b"p"), None)
+    end = wire(build.job_request("EndPostScanJob", to=SERVER, token=T1))
+    assert codes(dev.send(end, wire(build.response(end), end))) == []
+    assert codes(dev.send(end, wire(build.response(end), end))) == ["job.resend"]
+    job = tracker.job(T1)
+    assert job is not None and job.state is JobState.ENDED
 
 
 def test_documented_codes_are_the_ones_the_module_lists() -> None:
