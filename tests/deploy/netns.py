@@ -21,11 +21,9 @@ import datetime as dt
 import ipaddress
 import itertools
 import os
-import queue
 import shutil
 import signal
 import subprocess
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,68 +130,6 @@ class Namespaces:
                 except (ProcessLookupError, ValueError):
                     pass
             run("ip", "netns", "del", name, check=False)
-
-
-class Process:
-    """A program in a namespace whose output lines are read as they come, so
-    a test waits for the line it needs instead of sleeping."""
-
-    def __init__(self, ns: str, argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> None:
-        self.argv = list(argv)
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        """The first line (from now on) holding ``text``."""
-        deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
-        while True:
-            left = (deadline - dt.datetime.now()).total_seconds()
-            try:
-                line = self._queue.get(timeout=max(left, 0.01))
-            except queue.Empty:
-                raise AssertionError(f"no {text!r} from {self.argv[:3]} within {timeout}s:\n"
-                                     + "\n".join(self.lines)) from None
-            if line is None:
-                raise AssertionError(f"{self.argv[:3]} ended ({self.proc.wait()}) before {text!r}:\n"
-                                     + "\n".join(self.lines))
-            self.lines.append(line)
-            if text in line:
-                return line
-
-    def output(self) -> str:
-        """Every line so far, for a failure report."""
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-        return "\n".join(self.lines)
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, then the exit status (captures are closed by then)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
-        while (line := self._queue.get(timeout=timeout)) is not None:
-            self.lines.append(line)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def server_certificate(cert: Path, key: Path, addresses: Sequence[str]) -> None:

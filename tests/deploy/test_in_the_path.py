@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import io
+from mitmproxy.exceptions import FlowReadException
 
 from tests.deploy import netns
-from tests.deploy.netns import ADDRESSES, BRIDGED, DEVICES_IF, Namespaces, Process, Unavailable
+from tests.deploy.netns import ADDRESSES, BRIDGED, DEVICES_IF, Namespaces, Unavailable
+from tests.helpers import Process, Processes, eventually
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DSPSCOPE = str(Path(sys.executable).parent / "dspscope")
@@ -61,12 +63,18 @@ def url_host(address: str) -> str:
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "DSPSCOPE_HOME": str(home), **extra}
+    return {"DSPSCOPE_HOME": str(home), **extra}
 
 
 def captured(path: Path) -> list:
     with path.open("rb") as f:
         return list(io.FlowReader(f).stream())
+
+
+def in_namespace(processes: Processes, ns: str, argv: list[str], name: str, *,
+                 env: dict[str, str], cwd: Path) -> Process:
+    # ip netns exec runs the program itself (exec): signals reach it directly.
+    return processes.start(["ip", "netns", "exec", ns, *argv], name, env=env, cwd=cwd)
 
 
 def end_states(flows: list) -> dict[str, object]:
@@ -82,13 +90,14 @@ def end_states(flows: list) -> dict[str, object]:
 def wait_for_end_states(path: Path, count: int, proxy: Process) -> list:
     """The capture once it holds ``count`` end-state events: the proxy writes
     each exchange when it ends, a moment after the device has its answer."""
-    for _ in range(200):
-        flows = captured(path) if path.exists() else []
-        if len(end_states(flows)) >= count:
-            return flows
-        # Each exchange the proxy finishes prints a line: wait for the next one.
-        proxy.wait_for("", timeout=30)
-    raise AssertionError(f"the capture never held {count} end-state events")
+    def complete() -> list | None:
+        try:
+            flows = captured(path)
+        except (OSError, FlowReadException):  # not there yet, or an exchange half written
+            return None
+        return flows if len(end_states(flows)) >= count else None
+
+    return eventually(complete, what=f"{count} end-state events in {path.name}", detail=proxy.output)
 
 
 # Connect (through the explicit proxy, if one is given) to the server's IP
@@ -118,7 +127,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("mode", "firewall", "family"), CASES)
-def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
+def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path, processes):
     needs = {"iptables": ["iptables", "ip6tables"], "nft": ["nft"], "bridge": ["iptables", "ip6tables"],
              None: []}[firewall]
     reason = netns.unavailable("sysctl", *needs)
@@ -131,16 +140,15 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
     addr = BRIDGED if firewall == "bridge" else ADDRESSES[family]
     gateway_dir = tmp_path / "gateway"
     gateway_dir.mkdir()
-    running: list[Process] = []
     try:
         # The scan server, with a certificate for its addresses; the proxy
         # trusts it as the README says (--upstream-ca server-ca.pem).
         cert, key = gateway_dir / "server-ca.pem", tmp_path / "server-key.pem"
         netns.server_certificate(cert, key, [ADDRESSES[4]["server"], ADDRESSES[6]["server"], BRIDGED["server"]])
-        server = Process(nets["server"], [DSPSCOPE, "sim", "server", "--host", addr["server"], "--port", "5362",
-                                          "--cert", str(cert), "--key", str(key), "-q"],
-                         cwd=tmp_path, env=env_for(tmp_path / "server-home"))
-        running.append(server)
+        server = in_namespace(processes, nets["server"],
+                              [DSPSCOPE, "sim", "server", "--host", addr["server"], "--port", "5362",
+                               "--cert", str(cert), "--key", str(key), "-q"],
+                              "server", cwd=tmp_path, env=env_for(tmp_path / "server-home"))
         server.wait_for("dspscope sim server: listening on")
 
         # The gateway: the README's commands, as written.
@@ -148,13 +156,12 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
         if mode == "transparent":
             marker = {"iptables": "iptables -t nat", "nft": "nft add rule", "bridge": "--physdev-in"}[firewall]
             for command in recipe(marker):
-                netns.run("sh", "-c", command, ns=nets["gateway"], env=gateway_env)
-        proxy = Process(nets["gateway"], ours(recipe(f"dspscope proxy --mode {mode}")[0]),
-                        cwd=gateway_dir, env=gateway_env)
-        running.append(proxy)
+                netns.run("sh", "-c", command, ns=nets["gateway"], env={**os.environ, **gateway_env})
+        proxy = in_namespace(processes, nets["gateway"], ours(recipe(f"dspscope proxy --mode {mode}")[0]),
+                             "proxy", cwd=gateway_dir, env=gateway_env)
         proxy.wait_for("dspscope proxy: listening on")
         if mode == "transparent":
-            proxy.wait_for("-j REDIRECT --to-ports 8080")
+            proxy.wait_for(re.escape("-j REDIRECT --to-ports 8080"))
         ca = tmp_path / "gateway-home" / "mitmproxy" / "mitmproxy-ca-cert.pem"
         assert ca.is_file()
 
@@ -165,7 +172,7 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
                   "--event-timeout", "15"]
         if mode == "regular":
             device += ["--proxy", f"http://{url_host(addr['gateway-device'])}:8080"]
-        done = netns.run(*device, ns=nets["device"], env=env_for(tmp_path / "device-home"),
+        done = netns.run(*device, ns=nets["device"], env={**os.environ, **env_for(tmp_path / "device-home")},
                          check=False, timeout=180)
         jobs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         report = f"{done.stdout}{done.stderr}\n--- proxy:\n{proxy.output()}\n--- server:\n{server.output()}"
@@ -191,8 +198,8 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
 
         # "Checking that it works": the README's check, on the capture being written.
         (check,) = recipe("dspscope check")
-        checked = netns.run(*ours(check), ns=nets["gateway"], env=gateway_env, cwd=gateway_dir,
-                            check=False)
+        checked = netns.run(*ours(check), ns=nets["gateway"], env={**os.environ, **gateway_env},
+                            cwd=gateway_dir, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
 
         # What the device was shown: a certificate for the server's IP address,
@@ -209,16 +216,15 @@ def test_jobs_through_a_proxy_in_the_path(mode, firewall, family, tmp_path):
                      "s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); s.recv(100)")
             netns.run(sys.executable, "-c", probe, ns=nets["device"], check=False)
             proxy.wait_for("not redirected")
-        assert proxy.stop() == 0, "\n".join(proxy.lines)
+        assert proxy.stop() == 0, proxy.output()
         flows = captured(capture)
         assert len(end_states(flows)) == JOBS
         # The subscription manager is the server's own address, reached through the proxy.
         unsubscribed = [f.response.status_code for f in flows if f.response
                         and (f.metadata.get("dspscope") or {}).get("operation") == "Unsubscribe"]
-        assert unsubscribed == [200], "\n".join(proxy.lines)
+        assert unsubscribed == [200], proxy.output()
     finally:
-        for process in running:
-            process.kill()
+        processes.close()
         nets.remove()
 
 
