@@ -6,6 +6,8 @@ kept in ``errors``); a file taken off the list takes its rules with it; two
 files may not name a rule alike.  Pure apart from reading the files: no
 mitmproxy, so it is tested on its own; the rules addon (applyrules.py)
 calls ``use`` when the option changes and ``watch`` while the proxy runs.
+A file read again after a change says so at mitmproxy's ALERT level
+("rules reloaded: N rule(s) from FILE"), which the headless proxy prints.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dspscope.rules.spec import Rule, RuleSet
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+#: mitmproxy's ALERT level (info a user must see), without importing mitmproxy
+ALERT = logging.INFO + 1
 
 
 class RuleFiles:
@@ -59,10 +63,13 @@ class RuleFiles:
                 for error in exc.errors:  # one line each: consoles show the first line of a record
                     logger.error("rules: %s%s", error, kept)
                 continue
+            again = path in self.sets or path in self.errors
             self.sets[path] = loaded
             self.errors.pop(path, None)
             changed = True
-            logger.info("rules: %d rule(s) from %s", len(loaded.rules), path)
+            # a change (a bad file fixed, above all) is acknowledged where errors were shown
+            logger.log(ALERT if again else logging.INFO, "rules%s: %d rule(s) from %s",
+                       " reloaded" if again else "", len(loaded.rules), path)
             if not loaded.seed_given and any(_random(r) for r in loaded.rules):
                 logger.warning("rules: %s has no seed; this run uses seed %d (add 'seed: %d' to repeat it)",
                                path, loaded.seed, loaded.seed)

@@ -86,11 +86,15 @@ class _Printer(log.MitmLogHandler):
     (before that they become the StartupError)."""
 
     def __init__(self, out: IO[str], level: int) -> None:
-        super().__init__(level)  # type: ignore[no-untyped-call]
+        # ALERT (info a user must see, e.g. rule files reloaded) always shows
+        super().__init__(min(level, log.ALERT))  # type: ignore[no-untyped-call]
+        self.wanted = level
         self.out = out
         self.started = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < self.wanted and record.levelno != log.ALERT:
+            return
         if record.levelno >= logging.ERROR and not self.started:
             return
         label = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
@@ -135,8 +139,8 @@ class ProxyRunner:
             raise RuntimeError("this ProxyRunner was already started")
         if self.log_level is not None:
             root = logging.getLogger()
-            if root.getEffectiveLevel() > self.log_level:
-                root.setLevel(self.log_level)
+            if root.getEffectiveLevel() > min(self.log_level, log.ALERT):
+                root.setLevel(min(self.log_level, log.ALERT))
             self._printer = _Printer(self.log_out or sys.stderr, self.log_level)
             self._printer.install()
         check = _StartupCheck()

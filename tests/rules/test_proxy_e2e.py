@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import io
 import json
+import re
 import signal
 import socket
 import ssl
@@ -468,6 +469,9 @@ rules:
             return (await raw.post(raw.create()))[0] == 503
 
         await eventually_async(busy, 15, "the new rule answers", interval=0.2)
+        # the fix is acknowledged where the error was shown
+        await proxy.wait_for_async(re.escape(f"rules reloaded: 1 rule(s) from {path}"))
+        assert proxy.stderr.index("keeping its last good rules") < proxy.stderr.index("rules reloaded")
         assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
     names = [name for _, name in applied(tmp_path)]
     assert names[:2] == ["refuse", "refuse"] and names[-1] == "busy"
