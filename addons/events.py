@@ -210,7 +210,8 @@ class Events:
             "dspscope_events", str | None, None,
             "Where the server should send WS-Eventing events: PORT, HOST:PORT or "
             "http(s)://HOST:PORT of a proxy listener. Subscribe's NotifyTo is rewritten to "
-            "it and events are relayed to the device. Unset: subscriptions pass unchanged.",
+            "it and events are relayed to the device. Without HOST: the proxy's own address "
+            "toward the server. Unset: subscriptions pass unchanged.",
         )
 
     def configure(self, updated: set[str]) -> None:
