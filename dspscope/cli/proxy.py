@@ -323,6 +323,12 @@ def _announce(runner: Any, opts: dict[str, Any]) -> None:
         if is_transparent(mode):
             for line in redirect_rules(runner.addrs_of(mode)):
                 print(f"dspscope proxy: {line}", file=sys.stderr)
+    events = opts.get("dspscope_events")
+    if events and modes and not modes[0].startswith("reverse:") and ":" not in str(events):
+        ports = sorted({p for _, p in runner.addrs_of(modes[-1])})
+        print(f"dspscope proxy: the server is told to send events to port "
+              f"{', '.join(map(str, ports)) or events} at this host's address toward it: "
+              "let it connect there", file=sys.stderr)
 
 
 SCAN_PORT = 5362
