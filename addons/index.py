@@ -74,6 +74,8 @@ class Entry:
     length: int
     flags: Mapping[str, Any]
     record: dict[str, Any]
+    #: Where this entry's own line is in the index (offset, length).
+    line: tuple[int, int] = (0, 0)
 
 
 class IndexWriter:
@@ -138,7 +140,7 @@ class IndexReader:
         """Good entries in order; ``covered`` grows as they are read."""
         try:
             size = self.capture.stat().st_size
-            index = open(self.path, "rb")  # noqa: SIM115 - closed below
+            index = open(self.path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
             capture = open(self.capture, "rb")  # noqa: SIM115
         except OSError:
             return
@@ -147,6 +149,7 @@ class IndexReader:
                 return
             expected = 0
             count = 0
+            at = len(HEADER)
             for line in index:
                 if not line.endswith(b"\n"):
                     return  # torn last line
@@ -163,7 +166,8 @@ class IndexReader:
                 count += 1
                 expected = offset + length
                 self.covered = expected
-                yield Entry(offset, length, flags, record)
+                yield Entry(offset, length, flags, record, (at, len(line)))
+                at += len(line)
 
 
 def message_of(data: Mapping[str, Any] | None) -> Message | None:

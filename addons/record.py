@@ -154,6 +154,8 @@ class Item:
     flags: dict[str, Any]
     record: dict[str, Any]
     flow: http.HTTPFlow | None = None
+    #: Where the record is in the capture's index (offset, length), if it came from there.
+    line: tuple[int, int] | None = None
 
 
 def index_flags(flow: http.HTTPFlow, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -193,7 +195,7 @@ def read_indexed(path: str, tracker: JobTracker | None = None, progress: Progres
         reader = IndexReader(path)
         for entry in reader.entries():
             count += 1
-            yield Item(entry.offset, entry.length, dict(entry.flags), entry.record)
+            yield Item(entry.offset, entry.length, dict(entry.flags), entry.record, None, entry.line)
             if progress is not None and count % 1000 == 0:
                 progress(entry.offset + entry.length, total)
         start = reader.covered

@@ -105,13 +105,13 @@ class DspscopeApp(App[None]):
         changed = False
         store = self.session.store
         for batch in delivery.batches:
-            for flow, row, _location in batch.items:
-                if flow.id in store.by_id:
+            for _flow, row, _location in batch.items:
+                if row.id in store.by_id:
                     changed = True
                 if row.paused:
-                    self.paused.add(flow.id)
+                    self.paused.add(row.id)
                 else:
-                    self.paused.discard(flow.id)
+                    self.paused.discard(row.id)
             self.session.add_batch(batch)
         for line in delivery.logs:
             main.log_panel.add(line.level, line.text, line.stamp)

@@ -78,6 +78,7 @@ class Row(Protocol):
     paused: bool
     pending: bool
     key: str
+    shared_key: str
 
 
 Documents = Callable[[Any], Iterable[Any]]
@@ -191,6 +192,12 @@ def _contains(attribute: str) -> Callable[[str], Predicate]:
         return lambda row, _docs: any(n in getter(row) for n in needles)
 
     return build
+
+
+def _text(value: str) -> Predicate:
+    """Free text: in what the row alone has, or in what it shares with others."""
+    needles = _alternatives(value)
+    return lambda row, _docs: any(n in row.key or n in row.shared_key for n in needles)
 
 
 def _job(value: str) -> Predicate:
@@ -322,7 +329,7 @@ _FIELDS: dict[str, Callable[[str], Predicate]] = {
     "has": _flag("has", HAS),
     "is": _flag("is", IS),
     "xpath": _xpath,
-    "text": _contains("key"),
+    "text": _text,
 }
 _ALIASES = {"operation": "op", "token": "job", "client": "device", "host": "server",
             "ms": "latency", "protocol": "proto", "sev": "severity", "code": "finding"}

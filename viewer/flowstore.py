@@ -20,12 +20,15 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mitmproxy import http, io
 from mitmproxy.io import tnetstring
+
+from dspscope.addons.index import loads
 
 CACHE_SIZE = 128
 
@@ -42,6 +45,41 @@ class Location:
 
     def read(self) -> bytes:
         return self.records.read(self.offset, self.length)
+
+
+class StoredRecord(Mapping[str, Any]):
+    """An exchange's record kept on disk (a line of a capture's index, or of
+    the session's spool), read each time it is looked at: a row holds this
+    instead of the record itself."""
+
+    __slots__ = ("_records", "_offset", "_length")
+
+    def __init__(self, records: Records, offset: int, length: int) -> None:
+        self._records = records
+        self._offset = offset
+        self._length = length
+
+    def _load(self) -> dict[str, Any]:
+        data = self._records.read(self._offset, self._length)
+        try:
+            value = loads(data)
+        except ValueError:
+            return {}
+        if isinstance(value, list) and len(value) == 4:  # an index line
+            value = value[3]
+        return value if isinstance(value, dict) else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._load().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def encode(flow: http.HTTPFlow) -> bytes:
@@ -89,7 +127,9 @@ class Spool:
         self._lock = threading.Lock()
 
     def append(self, flow: http.HTTPFlow) -> Location:
-        record = encode(flow)
+        return self.append_bytes(encode(flow))
+
+    def append_bytes(self, record: bytes) -> Location:
         with self._lock:
             offset = self.size
             view = memoryview(record)
@@ -120,6 +160,12 @@ class Flows:
         self.held: dict[str, http.HTTPFlow] = {}
         self._recent: OrderedDict[str, http.HTTPFlow] = OrderedDict()
         self._lock = threading.Lock()
+
+    def put_location(self, flow_id: str, location: Location) -> None:
+        """A flow known only by where it is (read from a capture's index)."""
+        with self._lock:
+            self.held.pop(flow_id, None)
+            self.where[flow_id] = location
 
     def put(self, flow: http.HTTPFlow, location: Location | None) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from mitmproxy import http
 
+from dspscope.addons.index import dumps
 from dspscope.addons.record import record_of
 from dspscope.viewer.controls import Answer, RuleInfo
 from dspscope.viewer.filters import Query, parse
@@ -61,16 +62,20 @@ class Bridge:
 
     name = "dspscope_viewer"
 
-    def __init__(self, inbox: Inbox, spool: Spool | None = None) -> None:
+    def __init__(self, inbox: Inbox, spool: Spool | None = None,
+                 records: Spool | None = None) -> None:
         self.inbox = inbox
         self.spool = spool
+        #: Where finished exchanges' records go, so that rows need not hold
+        #: them (a viewer left on a site for days: about 1 KB an exchange).
+        self.records = records
         self.query: Query | None = None
         self.paused: dict[str, http.HTTPFlow] = {}
         self._spool_failed = False
 
     def _deliver(self, flow: http.HTTPFlow, record: dict[str, Any],
-                 location: Location | None = None) -> None:
-        self.inbox.put_batch(Batch((entry(flow, record, location=location),)))
+                 location: Location | None = None, stored: Location | None = None) -> None:
+        self.inbox.put_batch(Batch((entry(flow, record, location=location, stored=stored),)))
 
     def _store(self, flow: http.HTTPFlow) -> Location | None:
         """Append the finished flow to the session's spool, so the UI need
@@ -111,7 +116,15 @@ class Bridge:
     def _finished(self, flow: http.HTTPFlow) -> None:
         self.paused.pop(flow.id, None)
         try:
-            self._deliver(flow, record_of(flow), self._store(flow))
+            record = record_of(flow)
+            location = self._store(flow)
+            stored = None
+            if location is not None and self.records is not None:
+                try:
+                    stored = self.records.append_bytes(dumps(record))
+                except OSError:
+                    stored = None  # the row keeps its record
+            self._deliver(flow, record, location, stored)
         except Exception:  # noqa: BLE001 - the viewer's trouble, not the traffic's
             logger.exception("viewer: cannot show flow %s", flow.id)
 
@@ -172,6 +185,7 @@ class LiveSource(Source):
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.spool: Spool | None = None
+        self.records: Spool | None = None
         self.intercept = _Intercept(self)
         self.rules = _Rules(self)
 
@@ -181,6 +195,7 @@ class LiveSource(Source):
         self.inbox = inbox
         try:
             self.spool = Spool()
+            self.records = Spool()
         except OSError as exc:
             inbox.notice(f"no temporary file for the session ({exc.strerror or exc}); "
                          "exchanges stay in memory", "warning")
@@ -197,8 +212,9 @@ class LiveSource(Source):
                 pass
         if self._thread is not None:
             self._thread.join(timeout=STOP_TIMEOUT)
-        if self.spool is not None:
-            self.spool.close()
+        for spool in (self.spool, self.records):
+            if spool is not None:
+                spool.close()
 
     def _run(self) -> None:
         try:
@@ -223,7 +239,7 @@ class LiveSource(Source):
                 self._failed(str(exc))
                 await self._stop.wait()
                 return
-            self.bridge = Bridge(self.inbox, self.spool)
+            self.bridge = Bridge(self.inbox, self.spool, self.records)
             addons = chain.build()  # its headless printer stays off (below)
             at = next((i for i, a in enumerate(addons) if isinstance(a, Track)), len(addons) - 1)
             addons.insert(at + 1, self.bridge)

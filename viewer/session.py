@@ -9,7 +9,7 @@ without an app.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from mitmproxy import http
 from dspscope.addons.bodies import body_of
 from dspscope.addons.record import record_of
 from dspscope.exports import output_file
-from dspscope.viewer.flowstore import Flows, Location
+from dspscope.viewer.flowstore import Flows, Location, StoredRecord
 from dspscope.viewer.store import Row, Store, row_of
 from dspscope.wsdsp.codec import parse_envelope
 from dspscope.wsdsp.jobs import JobTracker
@@ -46,16 +46,35 @@ class Batch:
     items: tuple[Entry, ...]
 
 
-Entry = tuple[http.HTTPFlow, Row, Location | None]
+#: A flow (None when read from a capture's index: only its place is known),
+#: its row and where it is stored (None: held in memory).
+Entry = tuple[http.HTTPFlow | None, Row, Location | None]
 
 
 def entry(flow: http.HTTPFlow, record: dict[str, Any] | None = None,
-          tracker: JobTracker | None = None, location: Location | None = None) -> Entry:
+          tracker: JobTracker | None = None, location: Location | None = None,
+          stored: Location | None = None) -> Entry:
     """A flow, its row (``record`` when already computed) and where it is
-    stored (None: held in memory)."""
+    stored (None: held in memory); ``stored``: where its record is kept on
+    disk, which the row holds once the store has tracked it."""
     if record is None:
         record = record_of(flow, tracker)
-    return flow, row_of(record, -1, **flags_of(flow)), location
+    row = row_of(record, -1, **flags_of(flow))
+    if stored is not None:
+        row.later = StoredRecord(stored.records, stored.offset, stored.length)
+    return flow, row, location
+
+
+def indexed_entry(record: dict[str, Any], flags: Mapping[str, Any], location: Location | None,
+                  line: Location | None, flow: http.HTTPFlow | None = None) -> Entry:
+    """An exchange of a capture as ``addons.record.read_indexed`` gives it:
+    its row, where its flow is in the capture, and where its index line is
+    (the row then keeps only that); ``flow`` when it had to be read."""
+    row = row_of(record, -1, device=flags.get("device") or None,
+                 rewritten=bool(flags.get("rewritten")))
+    if line is not None:
+        row.later = StoredRecord(line.records, line.offset, line.length)
+    return flow, row, location
 
 
 def prepare(flows: Iterable[http.HTTPFlow], tracker: JobTracker | None = None) -> Batch:
@@ -74,7 +93,10 @@ class Session:
     def add_batch(self, batch: Batch) -> list[Row]:
         rows = []
         for flow, row, location in batch.items:
-            self.flows.put(flow, location)
+            if flow is not None:
+                self.flows.put(flow, location)
+            elif location is not None:
+                self.flows.put_location(row.id, location)
             rows.append(self.store.add_row(row))
         return rows
 

@@ -4,6 +4,8 @@ and may offer controls (rules, intercept) to the UI.  No Textual here."""
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -11,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import http
-from mitmproxy.flow import Flow
 
 from dspscope.viewer.controls import InterceptControl, RulesControl
 from dspscope.viewer.flowstore import CaptureFile, Location
 from dspscope.viewer.inbox import Inbox
-from dspscope.viewer.session import Batch, Entry, entry, prepare
+from dspscope.viewer.session import Batch, Entry, indexed_entry, prepare
 from dspscope.wsdsp.jobs import JobTracker
 
 BATCH = 1000
@@ -100,57 +101,94 @@ class CaptureSource(Source):
         inbox.log("info", f"loaded {total:,} exchanges from {len(self.paths)} file(s)")
 
     def _read_one(self, path: str, inbox: Inbox, tracker: JobTracker) -> int:
-        """Deliver the flows of one capture, each with its record's place in
-        the file (read back when shown: flows are not all kept in memory)."""
-        from dspscope.addons.record import CaptureError, read_capture
+        """Deliver the exchanges of one capture: from its index where it has
+        one (rows that keep only where their record is), else from the
+        capture itself, writing the index on the way for the next open.
+        Flows stay on disk, read back when shown."""
+        from dspscope.addons.index import dumps, entry_line, index_path
+        from dspscope.addons.record import CaptureError, read_indexed
 
         records = CaptureFile(path)
         self.files.append(records)
+        lines = CaptureFile(index_path(path))
+        self.files.append(lines)
         located = not _is_har(path)
         name = Path(path).name
-        ends: list[int] = [0]
         shown = [0.0]
 
         def progress(done: int, size: int) -> None:
-            ends.append(done)
             now = time.monotonic()
             if now - shown[0] >= PROGRESS_EVERY:
                 shown[0] = now
                 inbox.progress(f"loading {name} {100 * done // max(size, 1)}%")
 
+        writer = self._index_writer(path) if located else None
         chunk: list[Entry] = []
         count = 0
-        previous: Flow | None = None
-
-        def place(flow: Flow) -> None:
-            # read_capture reports where a flow's record ended once it has
-            # been handed out: the previous flow is placed when the next comes.
-            start, end = ends[-2], ends[-1]
-            if isinstance(flow, http.HTTPFlow):
-                where = Location(records, start, end - start) if located else None
-                chunk.append(entry(flow, tracker=tracker, location=where))
-
+        complete = False
         try:
-            for flow in read_capture(path, progress):
+            for item in read_indexed(path, tracker, progress):
                 if self._stop.is_set():
                     return count
-                if previous is not None:
-                    place(previous)
-                previous = flow
                 count += 1
+                where = Location(records, item.offset, item.length) if located else None
+                line = Location(lines, *item.line) if item.line is not None else None
+                chunk.append(indexed_entry(item.record, item.flags, where, line, item.flow))
+                if item.flow is not None and writer is not None:
+                    writer = self._index_line(writer, entry_line(
+                        item.offset, item.length, dumps(item.flags), dumps(item.record)))
                 if len(chunk) >= (BATCH if count > FIRST_BATCH else FIRST_BATCH):
                     inbox.put_batch(Batch(tuple(chunk)))
                     chunk = []
+                    # Rows live as long as the session: the cyclic collector
+                    # walking them again and again would cost more than
+                    # reading them (the app freezes them too, less often).
+                    gc.freeze()
+            complete = True
         except CaptureError as exc:
             # A torn last record: the flows before it were read whole.
             inbox.notice(str(exc), "error" if not exc.flows_read else "warning")
         except Exception as exc:  # noqa: BLE001 - a broken file must not kill the viewer
             inbox.notice(f"{path}: cannot read: {exc!r}", "error")
-        if previous is not None and len(ends) > count:
-            place(previous)
+        finally:
+            if writer is not None:
+                self._finish_index(writer, index_path(path), complete and count > 0)
         if chunk:
             inbox.put_batch(Batch(tuple(chunk)))
         return count
+
+    @staticmethod
+    def _index_writer(path: str) -> Any:
+        """An index to write while reading a capture that has none (None:
+        it has one, or its folder cannot take one: reading goes on)."""
+        from dspscope.addons.index import IndexReader, IndexWriter, index_path
+
+        if IndexReader(path).usable():
+            return None
+        try:
+            return IndexWriter(index_path(path).with_name(index_path(path).name + ".part"))
+        except OSError:
+            return None
+
+    @staticmethod
+    def _index_line(writer: Any, line: bytes) -> Any:
+        try:
+            writer.write(line)
+            return writer
+        except OSError:
+            writer.discard()
+            return None
+
+    @staticmethod
+    def _finish_index(writer: Any, target: Path, keep: bool) -> None:
+        if not keep:
+            writer.discard()
+            return
+        writer.close()
+        try:
+            os.replace(writer.path, target)
+        except OSError:
+            writer.discard()
 
 
 def _is_har(path: str) -> bool:

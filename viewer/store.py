@@ -14,7 +14,7 @@ paused flow that completed) replaces its row in place.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +52,18 @@ class Row:
     paused: bool = False
     pending: bool = False
     record: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: What ``record`` becomes once the store has tracked the row: the
+    #: record where it is kept on disk (a lean row), None: keep it.
+    later: Mapping[str, Any] | None = field(default=None, repr=False)
     # Lower-cased copies for the filter language.
     operation_key: str = ""
     url_key: str = ""
     finding_codes: str = ""
     rules_key: str = ""
+    #: What only this row has (id, job, values...) and what many rows share
+    #: (device, server, URL, operation: one string for all of them).
     key: str = ""
+    shared_key: str = ""
 
     @property
     def short_job(self) -> str:
@@ -77,23 +83,24 @@ def row_of(record: Mapping[str, Any], index: int, *, device: str | None = None,
     worst = min((s for s in severities if s in SEVERITY_RANK), key=SEVERITY_RANK.__getitem__,
                 default=None)
     client = str(record.get("client") or "")
-    operation = str(record.get("operation") or "")
+    operation = _same(str(record.get("operation") or ""))
     row = Row(
         index=index,
         id=str(record.get("id") or ""),
         time=float(record.get("time") or 0.0),
-        device=device if device is not None else client.rpartition(":")[0] or client,
-        server=str(record.get("server") or ""),
-        method=str(record.get("method") or ""),
-        url=str(record.get("url") or ""),
+        device=_same(device if device is not None else client.rpartition(":")[0] or client),
+        server=_same(str(record.get("server") or "")),
+        method=_same(str(record.get("method") or "")),
+        url=_same(str(record.get("url") or "")),
         status=record.get("status"),
         latency=record.get("duration_ms"),
-        protocol=str(record.get("protocol") or ""),
-        kind=str(record.get("kind") or "exchange"),
+        protocol=_same(str(record.get("protocol") or "")),
+        kind=_same(str(record.get("kind") or "exchange")),
         operation=operation,
-        job=str(record.get("job_token") or ""),
-        fault=str(fault.get("subcode") or fault.get("code") or "") if isinstance(fault, Mapping) else "",
-        error=str(record.get("error") or ""),
+        job=_same(str(record.get("job_token") or "")),
+        fault=_same(str(fault.get("subcode") or fault.get("code") or ""))
+        if isinstance(fault, Mapping) else "",
+        error=_same(str(record.get("error") or "")),
         findings=len(findings),
         severity=worst,
         rules=rules,
@@ -102,32 +109,60 @@ def row_of(record: Mapping[str, Any], index: int, *, device: str | None = None,
         paused=paused,
         pending=pending,
         record=record,
-        operation_key=operation.lower(),
-        finding_codes=codes.lower(),
-        rules_key="\n".join(rules).lower(),
+        operation_key=_same(operation.lower()),
+        finding_codes=_same(codes.lower()),
+        rules_key=_same("\n".join(rules).lower()),
     )
-    row.url_key = row.url.lower()
+    row.url_key = _same(row.url.lower())
     values = " ".join(_values(request.get("fields"), KEY_VALUES_LIMIT))
     row.key = " ".join((
-        row.id, row.device, row.server, row.url, operation, row.job, str(row.status or ""),
-        row.fault, row.error, row.rules_key, codes, values,
+        row.id, row.job, str(row.status or ""), row.fault, row.error, row.rules_key, codes, values,
     )).lower()
+    row.shared_key = _same(" ".join((row.device, row.server, row.url, operation)).lower())
     return row
 
 
-def _values(node: Any, budget: int) -> Iterator[str]:
-    """Scalar values of decoded fields, at most ``budget`` characters in all."""
+#: Text many rows repeat, one string object for all of them: a row costs
+#: its own data only (the live viewer is left running for days).
+_SHARED: dict[str, str] = {}
+SHARED_LIMIT = 100_000
+
+
+def _same(text: str) -> str:
+    found = _SHARED.get(text)
+    if found is None:
+        if len(_SHARED) >= SHARED_LIMIT:
+            _SHARED.clear()
+        found = _SHARED[text] = text
+    return found
+
+
+def _values(node: Any, budget: int) -> list[str]:
+    """Scalar values of decoded fields, at most ``budget`` characters in all
+    (in document order; plain JSON types first: this runs per row loaded)."""
+    out: list[str] = []
     stack = [node]
+    push = stack.extend
     while stack and budget > 0:
         item = stack.pop()
-        if isinstance(item, Mapping):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list | tuple):
-            stack.extend(reversed(item))
-        elif item is not None and not isinstance(item, bool):
+        kind = type(item)
+        if kind is str:
+            text = item[:budget]
+        elif kind is dict or (kind is not list and isinstance(item, Mapping)):
+            children = list(item.values())
+            children.reverse()
+            push(children)
+            continue
+        elif kind is list or kind is tuple:
+            push(item[::-1])
+            continue
+        elif item is None or kind is bool:
+            continue
+        else:
             text = str(item)[:budget]
-            budget -= len(text) + 1
-            yield text
+        budget -= len(text) + 1
+        out.append(text)
+    return out
 
 
 def message_of(data: Mapping[str, Any] | None) -> Message | None:
@@ -192,6 +227,8 @@ class Store:
             self._refilter_one(index)
         if untracked and not row.pending:
             self._track(row)
+        if row.later is not None and not row.pending:
+            row.record, row.later = row.later, None
         return row
 
     def _refilter_one(self, index: int) -> None:

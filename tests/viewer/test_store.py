@@ -166,3 +166,58 @@ def test_xpath_filters_read_the_flows_bodies() -> None:
         ("SendImage", job.short_token) for job in store.jobs()]
     store.apply("xpath://soap:Fault op:send")
     assert [store.rows[i].fault for i in store.view] == ["ServerErrorTemporaryError"]
+
+
+def _load_capture(path: Any, count: int) -> Session:
+    """A session with the first ``count`` exchanges of a capture loaded."""
+    import time
+
+    from dspscope.viewer.inbox import Inbox
+    from dspscope.viewer.sources import CaptureSource
+
+    inbox, session = Inbox(), Session()
+    source = CaptureSource([path])
+    source.start(inbox)
+    deadline = time.monotonic() + 30
+    while len(session.store) < count and time.monotonic() < deadline:
+        for batch in inbox.take().batches:
+            session.add_batch(batch)
+        time.sleep(0.05)
+    assert source._thread is not None  # noqa: SLF001
+    source._thread.join(30)  # noqa: SLF001 - the index is written when the read ends
+    return session
+
+
+def test_the_first_open_writes_the_index_the_next_opens_read(tmp_path: Any) -> None:
+    """Rows, records, jobs and flows are the same from the index as from
+    the capture; rows from the index keep only where their record is."""
+    from mitmproxy import io
+
+    from dspscope.addons.index import index_path
+    from dspscope.viewer.flowstore import StoredRecord
+
+    path = tmp_path / "stock.mitm"
+    flows = sample().flows
+    with open(path, "wb") as fh:
+        writer = io.FlowWriter(fh)
+        for flow in flows:
+            flow.metadata.clear()
+            writer.add(flow)
+    first = _load_capture(path, len(flows))
+    assert index_path(path).exists()
+    second = _load_capture(path, len(flows))
+    assert len(second.store) == len(first.store) == len(flows)
+
+    def plain(row: Any) -> dict[str, Any]:
+        fields = {name: getattr(row, name) for name in row.__slots__}
+        fields["record"] = dict(row.record)
+        fields.pop("later")
+        return fields
+
+    assert [plain(r) for r in second.store.rows] == [plain(r) for r in first.store.rows]
+    assert all(isinstance(r.record, StoredRecord) for r in second.store.rows)
+    assert [j.summary() for j in second.store.jobs()] == [j.summary() for j in first.store.jobs()]
+    row = second.store.rows[1]
+    flow = second.flow(row)
+    assert flow is not None and flow.id == row.id
+    assert flow.request.raw_content == flows[1].request.raw_content
