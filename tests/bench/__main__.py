@@ -14,6 +14,7 @@ Figures:
   4  viewer at scale: first screen, filter, memory at 1k/10k/100k vs
      stock mitmproxy -nr at 1k/10k; live append at 1,000 exchanges/s
   5  soak: RSS growth while carrying 200,000 exchanges
+  6  reading: dspscope check (with the capture's index) vs mitmdump -nr
 
 Everything runs on 127.0.0.1 with ephemeral ports; child processes are
 stopped when a figure ends, however it ends.  Progress goes to stderr, the
@@ -31,7 +32,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tests.bench import common, decoding, large_image, overhead, soak, viewer_scale
+from tests.bench import common, decoding, large_image, overhead, reading, soak, viewer_scale
 
 #: figure number -> (module, full scale, quick scale)
 FIGURES: dict[str, tuple[Callable[[Any], list[common.Result]], Any, Any]] = {
@@ -40,6 +41,7 @@ FIGURES: dict[str, tuple[Callable[[Any], list[common.Result]], Any, Any]] = {
     "3": (large_image.run, large_image.FULL, large_image.QUICK),
     "4": (viewer_scale.run, viewer_scale.FULL, viewer_scale.QUICK),
     "5": (soak.run, soak.FULL, soak.QUICK),
+    "6": (reading.run, reading.FULL, reading.QUICK),
 }
 
 
@@ -50,7 +52,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: a smoke of every figure in a few minutes")
     parser.add_argument("--only", nargs="+", choices=sorted(FIGURES), metavar="N",
-                        help="run only these figures (1-5)")
+                        help="run only these figures (1-6)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     return parser.parse_args(argv)
 

@@ -37,6 +37,14 @@ def _peak_mb() -> float:
     return (status_kb(os.getpid(), "VmHWM") or 0) / 1024
 
 
+def _rss_bytes() -> float:
+    import os
+
+    from tests.bench.common import status_kb
+
+    return (status_kb(os.getpid(), "VmRSS") or 0) * 1024.0
+
+
 def _screen_text(app: Any) -> str:
     strips = app.screen._compositor.render_strips()  # noqa: SLF001 - what the terminal shows
     return "\n".join(strip.text for strip in strips)
@@ -97,6 +105,7 @@ async def open_capture(path: str, filters: list[str], timeout: float) -> dict[st
         out["first_screen"] = time.time() if shown else None
         await _until(lambda: _loaded(app), timeout, step=0.05)
         out["loaded"] = time.time()
+        out["cpu_loaded"] = time.process_time()  # the viewer's own CPU, imports included
         out["rows"] = len(app.session.store.rows)
         out["filters"] = {text: await _filter(app, text) for text in filters}
         out["shown"] = len(app.session.store.view)
@@ -119,8 +128,9 @@ def _loaded(app: Any) -> bool:
 
 
 class _Feed:
-    """Another thread delivering ``rate`` exchanges a second, one batch per
-    exchange as the live proxy's bridge does."""
+    """Another thread delivering ``rate`` exchanges a second through the
+    live proxy's bridge (flows and records spooled to disk, one batch per
+    exchange), as ``dspscope tui`` does."""
 
     def __init__(self, rate: int, seconds: float) -> None:
         self.rate = rate
@@ -135,14 +145,17 @@ class _Feed:
         from mitmproxy import http
         from mitmproxy.io import tnetstring
 
-        from dspscope.viewer.session import Batch, entry
+        from dspscope.viewer.flowstore import Spool
+        from dspscope.viewer.live import Bridge
         from tests.bench.capture_gen import exchanges
 
         total = int(self.rate * self.seconds)
+        # What dspscope tui's proxy thread does with each finished flow.
+        bridge = Bridge(inbox, Spool(), Spool())
         began = time.monotonic()
         for chunk in exchanges(total):
             flow = http.HTTPFlow.from_state(tnetstring.loads(chunk))
-            inbox.put_batch(Batch((entry(flow),)))
+            bridge.response(flow)
             self.sent += 1
             due = began + self.sent / self.rate
             delay = due - time.monotonic()
@@ -171,7 +184,10 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
         lister = app.main.exchanges
         await _until(lambda: lister.count > 200, 60)
         began = time.monotonic()
+        early: tuple[int, float] | None = None
         while not feed.done.is_set():
+            if early is None and feed.sent >= rate * seconds / 4:
+                early = (len(app.session.store), _rss_bytes())
             wanted = lister.cursor - 1
             start = time.perf_counter()
             _key(app, "up")
@@ -184,7 +200,12 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
         await _until(lambda: _pending(app) == 0 and len(app.session.store) >= feed.sent,
                      60, step=0.01)
         caught_up = time.monotonic()
-        out = {"sent": feed.sent, "rows": len(app.session.store), "seconds": fed - began,
+        import gc
+
+        gc.collect()
+        rows, rss = len(app.session.store), _rss_bytes()
+        retained = ((rss - early[1]) / max(rows - early[0], 1)) if early else None
+        out = {"retained_per_exchange": retained,"sent": feed.sent, "rows": len(app.session.store), "seconds": fed - began,
                "catch_up": caught_up - fed, "latencies": latencies, "misses": misses,
                "peak_mb": _peak_mb()}
         await pilot.press("q")
