@@ -172,8 +172,10 @@ class Report:
         for job in self.jobs:
             token = job["token"] or NO_JOB
             known.add(token)
+            what = (f"WS-Scan job {job.get('job_id')} ({job['token'] or 'no token'})"
+                    if job.get("protocol") == "ws-scan" else f"job {job['token'] or '(no token)'}")
             lines.append(
-                f"job {job['token'] or '(no token)'} from {job['device'] or '?'}: "
+                f"{what} from {job['device'] or '?'}: "
                 f"{job['outcome'] or job['state']}, {job['images']} image(s), "
                 f"{job['events']} event(s), {len(job['faults'])} fault(s)")
             lines.extend(_group_lines(self.groups_of(token)))

@@ -18,6 +18,10 @@ Job states (ours, not the server's JobState):
 
 Anything not in TRANSITIONS is a sequence finding (job.after-end).
 
+WS-Scan jobs (CreateScanJob -> RetrieveImage per page -> the end) follow
+their own table in ``scanjobs`` and live in the same book, marked with
+their protocol.
+
 Sequence finding codes: job.unknown-token, job.after-end,
 job.duplicate-document-id, job.resend (info), wsa.relates-to-unmatched,
 wsa.relates-to-mismatch, job.never-ended, job.images-mismatch, job.other-device.
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .messages import Finding, Message
+from .scanjobs import END_OF_FEEDER, ScanJobs
 from .values import normalize_guid
 
 
@@ -69,7 +74,9 @@ REF = "WS-DSP.md#addressing-rules-that-a-checker-can-verify"
 
 @dataclass(slots=True)
 class Job:
-    """What the tracker knows of one post-scan job."""
+    """What the tracker knows of one post-scan job (or WS-Scan scan job:
+    then ``user`` is its JobOriginatingUserName, ``document_root`` its
+    JobName, ``source`` its InputSource)."""
 
     token: str | None
     device: str
@@ -92,6 +99,10 @@ class Job:
     images_reported: int | None = None
     updated_at: float = 0.0
     ended_at: float | None = None
+    protocol: str = "ws-dsp"
+    job_id: int | None = None  # WS-Scan's JobId
+    source: str | None = None  # WS-Scan's InputSource
+    images_wanted: int | None = None  # WS-Scan: pages the ticket asks for, when it says
 
     @property
     def short_token(self) -> str:
@@ -99,7 +110,9 @@ class Job:
 
     def summary(self) -> dict[str, Any]:
         return {
+            "protocol": self.protocol,
             "token": self.token,
+            "job_id": self.job_id,
             "device": self.device,
             "user": self.user,
             "psp_id": self.psp_id,
@@ -144,6 +157,7 @@ class JobTracker:
         self._max_jobs = max_jobs
         self._max_ids = max_message_ids
         self._anonymous = 0
+        self._scan = ScanJobs(self)
 
     # -------------------------------------------------------------- feeding
 
@@ -164,7 +178,7 @@ class JobTracker:
             self._remember(request.message_id, request.operation)
         if response is not None:
             findings.extend(self._relates(request, response))
-        if request.protocol != "ws-dsp" or request.kind != "request":
+        if request.protocol not in ("ws-dsp", "ws-scan") or request.kind != "request":
             return Observation(None, tuple(findings))
         op = request.operation or ""
         if resent:
@@ -173,7 +187,9 @@ class JobTracker:
                 f"{op} sent again with the same MessageID {request.message_id}: a resend "
                 "(a server kind to retries answers it as before and does the work once)", REF))
         job: Job | None
-        if op == "CreatePostScanJob":
+        if request.protocol == "ws-scan":
+            job = self._scan.exchange(request, response, device, time, findings)
+        elif op == "CreatePostScanJob":
             known = self.jobs.get(response.job_token) if resent and response is not None \
                 and response.job_token else None
             job = known or self._create(request, response, device, time)
@@ -182,13 +198,21 @@ class JobTracker:
         if job is not None:
             if exchange_id:
                 job.exchanges.append(exchange_id)
-            if response is not None and response.kind == "fault" and response.fault:
+            if response is not None and response.kind == "fault" and response.fault and not (
+                    job.protocol == "ws-scan" and response.fault.subcode == END_OF_FEEDER):
                 job.faults.append(f"{op}: {response.fault.subcode or response.fault.code}")
             job.updated_at = max(job.updated_at, time)
             job.findings.extend(findings)
         return Observation(job, tuple(findings))
 
     def event(self, message: Message, *, exchange_id: str = "", time: float = 0.0) -> Observation:
+        if message.protocol == "ws-scan" and message.kind == "event":
+            job = self._scan.event(message, time)
+            if job is not None:
+                if exchange_id:
+                    job.exchanges.append(exchange_id)
+                job.updated_at = max(job.updated_at, time)
+            return Observation(job, ())
         if message.protocol != "ws-dsp" or message.kind != "event" or not message.job_token:
             return Observation(None, ())
         findings: list[Finding] = []
@@ -273,6 +297,21 @@ class JobTracker:
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs.values())
+
+    # ------------------------------------------------- for the WS-Scan side
+
+    def anonymous_key(self) -> str:
+        """A key for a job whose creation failed (it has no token)."""
+        self._anonymous += 1
+        return f"failed-{self._anonymous}"
+
+    def bound(self) -> None:
+        self._bound()
+
+    @property
+    def forgotten(self) -> OrderedDict[str, JobState]:
+        """Tokens of jobs summarised and evicted, with the state they ended in."""
+        return self._forgotten
 
     # ------------------------------------------------------------ internals
 

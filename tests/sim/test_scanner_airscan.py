@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -135,6 +136,9 @@ def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanne
                            timeout=120, cwd=ROOT)
     assert check.returncode == 0, check.stdout + check.stderr
     assert " 0 error(s)" in check.stdout
+    # The job is followed from CreateScanJob to its one platen page.
+    assert re.search(r"WS-Scan job \d+ \([0-9a-f-]{36}\) from 127\.0\.0\.1: Completed, 1 image",
+                     check.stdout), check.stdout
 
 
 def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, processes, scanner):

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 def summary_text(job: Job, rows: list[Row]) -> Text:
     """The job's header: who, what, how it went."""
     out = Text(end="")
-    out.append("job ", style="bold")
+    if job.protocol == "ws-scan":
+        out.append(f"WS-Scan job {job.job_id if job.job_id is not None else '?'}  ", style="bold")
+    else:
+        out.append("job ", style="bold")
     out.append_text(literal(job.token or "(no token)", style="bold", limit=80))
     out.append(f"   {job.state.value}", style="bold")
     outcome = outcome_of(job)
@@ -38,8 +41,11 @@ def summary_text(job: Job, rows: list[Row]) -> Text:
         out.append("   ")
         out.append_text(literal(outcome, limit=80))
     out.append("\n")
-    for label, value in (("device", job.device), ("user", job.user),
-                         ("scan process", job.psp_id), ("document root", job.document_root)):
+    labels = ((("client", job.device), ("user", job.user), ("source", job.source),
+               ("job name", job.document_root)) if job.protocol == "ws-scan" else
+              (("device", job.device), ("user", job.user), ("scan process", job.psp_id),
+               ("document root", job.document_root)))
+    for label, value in labels:
         out.append(f"{label} ", style="dim")
         out.append_text(literal(value or "—", limit=80))
         out.append("   ")

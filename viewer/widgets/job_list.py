@@ -70,7 +70,7 @@ class JobList(RowList):
             cell(job.device),
             cell(job.short_token if job.token else "—"),
             cell(job.user),
-            cell(job.psp_id),
+            cell(job.psp_id if job.protocol == "ws-dsp" else f"WS-Scan {job.source or ''}"),
             (job.state.value, None),
             (images, None),
             (fmt.seconds(duration), None),
