@@ -34,25 +34,16 @@ finding, takes no second step and counts no second image.
 
 from __future__ import annotations
 
-import enum
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .jobbook import Job as Job  # re-exported: the tracker's users import them from here
+from .jobbook import JobState as JobState
 from .messages import Finding, Message
 from .scanjobs import END_OF_FEEDER, ScanJobs
 from .values import normalize_guid
-
-
-class JobState(enum.Enum):
-    CREATING = "creating"
-    OPEN = "open"
-    ENDED = "ended"
-    CANCELED = "canceled"
-    FINISHED = "finished"
-    FAILED = "failed"
-
 
 S = JobState
 #: (state, what happened) -> next state.  What happened is an operation or
@@ -70,65 +61,6 @@ TRANSITIONS: dict[tuple[JobState, str], JobState] = {
 DONE = frozenset({S.FINISHED, S.FAILED})
 
 REF = "WS-DSP.md#addressing-rules-that-a-checker-can-verify"
-
-
-@dataclass(slots=True)
-class Job:
-    """What the tracker knows of one post-scan job (or WS-Scan scan job:
-    then ``user`` is its JobOriginatingUserName, ``document_root`` its
-    JobName, ``source`` its InputSource)."""
-
-    token: str | None
-    device: str
-    created_at: float
-    state: JobState = S.CREATING
-    user: str | None = None
-    psp_id: str | None = None
-    document_root: str | None = None
-    images: int = 0
-    document_ids: set[int | str] = field(default_factory=set)
-    #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a clash
-    document_images: dict[int | str, tuple[str, ...]] = field(default_factory=dict)
-    #: DocumentIds a SendImageResponse acknowledged (a resend counts once)
-    acknowledged: set[int | str] = field(default_factory=set)
-    exchanges: list[str] = field(default_factory=list)
-    events: int = 0
-    faults: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    outcome: str | None = None
-    images_reported: int | None = None
-    updated_at: float = 0.0
-    ended_at: float | None = None
-    protocol: str = "ws-dsp"
-    job_id: int | None = None  # WS-Scan's JobId
-    source: str | None = None  # WS-Scan's InputSource
-    images_wanted: int | None = None  # WS-Scan: pages the ticket asks for, when it says
-
-    @property
-    def short_token(self) -> str:
-        return (self.token or "?")[:8]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol,
-            "token": self.token,
-            "job_id": self.job_id,
-            "device": self.device,
-            "user": self.user,
-            "psp_id": self.psp_id,
-            "document_root": self.document_root,
-            "state": self.state.value,
-            "outcome": self.outcome,
-            "images": self.images,
-            "images_reported": self.images_reported,
-            "events": self.events,
-            "faults": list(self.faults),
-            "exchanges": len(self.exchanges),
-            "created_at": self.created_at,
-            "ended_at": self.ended_at,
-            "duration": (self.ended_at or self.updated_at) - self.created_at,
-            "findings": [f.to_json() for f in self.findings],
-        }
 
 
 @dataclass(frozen=True, slots=True)

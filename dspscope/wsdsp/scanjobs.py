@@ -20,13 +20,26 @@ job.after-end, job.other-device.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import wsscan
+from .jobbook import Job, JobState
 from .messages import Finding, Message
 
-if TYPE_CHECKING:
-    from .jobs import Job, JobTracker
+S = JobState
+
+
+class Book(Protocol):
+    """The tracker's book of jobs, as the WS-Scan side uses it."""
+
+    jobs: OrderedDict[str, Job]
+
+    @property
+    def forgotten(self) -> OrderedDict[str, JobState]: ...
+
+    def anonymous_key(self) -> str: ...
+
+    def bound(self) -> None: ...
 
 REF = wsscan.REF_OPERATIONS
 END_OF_FEEDER = "ClientErrorNoImagesAvailable"
@@ -35,15 +48,13 @@ END_OF_FEEDER = "ClientErrorNoImagesAvailable"
 class ScanJobs:
     """The WS-Scan side of a JobTracker (its jobs live in the tracker's book)."""
 
-    def __init__(self, tracker: JobTracker, *, max_ids: int = 10_000) -> None:
+    def __init__(self, tracker: Book, *, max_ids: int = 10_000) -> None:
         self.tracker = tracker
         self._by_id: OrderedDict[int, str] = OrderedDict()  # JobId -> key in tracker.jobs
         self._max_ids = max_ids
 
     def exchange(self, request: Message, response: Message | None, device: str, time: float,
                  findings: list[Finding]) -> Job | None:
-        from .jobs import JobState as S
-
         op = request.operation or ""
         if op == "CreateScanJob":
             return self._create(request, response, device, time)
@@ -94,9 +105,6 @@ class ScanJobs:
 
     def _create(self, request: Message, response: Message | None, device: str,
                 time: float) -> Job:
-        from .jobs import Job
-        from .jobs import JobState as S
-
         ticket = request.body.get("ScanTicket")
         ticket = ticket if isinstance(ticket, dict) else {}
         description = _dict(ticket.get("JobDescription"))
@@ -151,8 +159,6 @@ class ScanJobs:
         return self.tracker.jobs.get(key) if key is not None else None
 
     def _end(self, job: Job, outcome: str, time: float) -> None:
-        from .jobs import JobState as S
-
         job.state = S.FINISHED
         job.outcome = outcome
         job.ended_at = job.ended_at or time

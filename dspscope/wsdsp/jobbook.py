@@ -1,0 +1,79 @@
+"""What the job tracker knows of one job, and the states a job goes
+through: shared by the WS-DSP tracker (``jobs``) and its WS-Scan side
+(``scanjobs``)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import Finding
+
+
+class JobState(enum.Enum):
+    CREATING = "creating"
+    OPEN = "open"
+    ENDED = "ended"
+    CANCELED = "canceled"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class Job:
+    """What the tracker knows of one post-scan job (or WS-Scan scan job:
+    then ``user`` is its JobOriginatingUserName, ``document_root`` its
+    JobName, ``source`` its InputSource)."""
+
+    token: str | None
+    device: str
+    created_at: float
+    state: JobState = JobState.CREATING
+    user: str | None = None
+    psp_id: str | None = None
+    document_root: str | None = None
+    images: int = 0
+    document_ids: set[int | str] = field(default_factory=set)
+    #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a clash
+    document_images: dict[int | str, tuple[str, ...]] = field(default_factory=dict)
+    #: DocumentIds a SendImageResponse acknowledged (a resend counts once)
+    acknowledged: set[int | str] = field(default_factory=set)
+    exchanges: list[str] = field(default_factory=list)
+    events: int = 0
+    faults: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    outcome: str | None = None
+    images_reported: int | None = None
+    updated_at: float = 0.0
+    ended_at: float | None = None
+    protocol: str = "ws-dsp"
+    job_id: int | None = None  # WS-Scan's JobId
+    source: str | None = None  # WS-Scan's InputSource
+    images_wanted: int | None = None  # WS-Scan: pages the ticket asks for, when it says
+
+    @property
+    def short_token(self) -> str:
+        return (self.token or "?")[:8]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "token": self.token,
+            "job_id": self.job_id,
+            "device": self.device,
+            "user": self.user,
+            "psp_id": self.psp_id,
+            "document_root": self.document_root,
+            "state": self.state.value,
+            "outcome": self.outcome,
+            "images": self.images,
+            "images_reported": self.images_reported,
+            "events": self.events,
+            "faults": list(self.faults),
+            "exchanges": len(self.exchanges),
+            "created_at": self.created_at,
+            "ended_at": self.ended_at,
+            "duration": (self.ended_at or self.updated_at) - self.created_at,
+            "findings": [f.to_json() for f in self.findings],
+        }
