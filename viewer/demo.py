@@ -109,3 +109,68 @@ class DemoSource(LiveSource):
         if self.server is not None:
             text = text.replace(f"http://{HOST}:{self.server.port}", "simulated server")
         return text
+
+
+class ScanDemoSource(LiveSource):
+    """``dspscope demo --wsscan``: the pull side of the family.  A simulated
+    WSD scanner, the proxy in front of it and a simulated WS-Scan client
+    scanning from the platen, the feeder and both sides of the feeder in
+    turn (what sane-airscan or Windows would do)."""
+
+    kind = "demo"
+
+    def __init__(self, *, pause: float = 2.0, verbose: bool = False) -> None:
+        super().__init__({}, title="demo: simulated WS-Scan client → proxy → simulated scanner",
+                         verbose=verbose)
+        self.pause = pause
+        self.scanner: Any = None
+        self.client: Any = None
+        self._client_task: asyncio.Task[Any] | None = None
+
+    async def before_proxy(self) -> None:
+        from dspscope.local import config_dir
+        from dspscope.sim.scanner import SimulatedScanner
+
+        self.scanner = SimulatedScanner(HOST, 0, tls_on=False,
+                                        log=lambda line: self.inbox.log("info", f"scanner: {line}"))
+        await self.scanner.start()
+        origin = f"http://{HOST}:{self.scanner.port}"
+        confdir = config_dir() / "mitmproxy"
+        confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.options = {"mode": [f"reverse:{origin}"], "listen_host": HOST, "listen_port": 0,
+                        "connection_strategy": "lazy", "confdir": str(confdir)}
+        self.inbox.log("info", f"simulated WSD scanner on {origin}")
+
+    async def after_proxy(self) -> None:
+        from dspscope.sim.scanner import PATH
+        from dspscope.sim.scanner.client import ScanClient
+
+        port = self.runner.addrs_of(self.options["mode"][0])[0][1]
+        self.client = ScanClient(f"http://{HOST}:{port}{PATH}", pause=self.pause,
+                                 report=lambda line: self.inbox.log("warning", f"client: {line}"))
+        self._client_task = asyncio.create_task(self._run_client())
+
+    async def _run_client(self) -> None:
+        try:
+            await self.client.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the UI says why the client stopped
+            self.inbox.notice(f"simulated scan client stopped: {exc}", "error")
+
+    async def cleanup(self) -> None:
+        if self.client is not None:
+            self.client.stop()
+        if self._client_task is not None:
+            self._client_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._client_task
+        if self.scanner is not None:
+            with contextlib.suppress(Exception):
+                await self.scanner.stop()
+
+    def describe(self) -> str:
+        text = super().describe()
+        if self.scanner is not None:
+            text = text.replace(f"http://{HOST}:{self.scanner.port}", "simulated scanner")
+        return text

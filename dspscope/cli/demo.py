@@ -18,9 +18,14 @@ i pauses requests for editing; r replays one; ? lists every key.
 
 'dspscope' with no command runs this.
 
+With --wsscan the other direction of the family instead: a simulated WSD
+scanner (WS-Scan), the proxy in front of it and a simulated client pulling
+pages from its platen and feeder, as sane-airscan or Windows would.
+
 examples:
   dspscope
   dspscope demo --jobs-in-parallel 4 --images 5
+  dspscope demo --wsscan
 """
 
 
@@ -31,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pages per job (default 3)")
     parser.add_argument("--pause", type=float, default=2.0, metavar="SECONDS",
                         help="pause between two jobs of one slot (default 2)")
+    parser.add_argument("--wsscan", action="store_true",
+                        help="show a WS-Scan session (a client scanning from a WSD scanner) instead")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show mitmproxy's info log in the Log view")
 
@@ -41,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs_in_parallel < 1 or args.images < 1 or args.pause < 0:
         raise UsageError("--jobs-in-parallel and --images must be at least 1, --pause not negative")
     from dspscope.viewer.app import DspscopeApp
-    from dspscope.viewer.demo import DemoSource
+    from dspscope.viewer.demo import DemoSource, ScanDemoSource
 
+    if args.wsscan:
+        DspscopeApp(ScanDemoSource(pause=args.pause, verbose=args.verbose)).run()
+        return 0
     source = DemoSource(jobs_in_parallel=args.jobs_in_parallel, images=args.images,
                         pause=args.pause, verbose=args.verbose)
     DspscopeApp(source).run()

@@ -186,3 +186,29 @@ async def test_the_demo_runs_jobs_and_a_rule_can_be_switched_on(monkeypatch: Any
         await until(pilot, lambda: any("busy-on-image" in row.rules for row in store.rows),
                     timeout=30, what="the rule firing")
         await pilot.press("q")
+
+
+async def test_the_wsscan_demo_shows_scan_jobs_marked_ws_scan(monkeypatch: Any,
+                                                             tmp_path: Path) -> None:
+    from dspscope.viewer.demo import ScanDemoSource
+    from dspscope.viewer.widgets.job_list import JobList
+
+    monkeypatch.setenv("DSPSCOPE_HOME", str(tmp_path))
+    app = DspscopeApp(ScanDemoSource(pause=0.2))
+    async with app.run_test(size=SIZE) as pilot:
+        store = app.session.store
+        await until(pilot, lambda: sum(j.outcome == "Completed" for j in store.jobs()) >= 2,
+                    timeout=60, what="two completed scan jobs (platen, then feeder)")
+        jobs = store.jobs()
+        assert {j.protocol for j in jobs} == {"ws-scan"}
+        assert [j.source for j in jobs[:2]] == ["Platen", "ADF"]
+        assert jobs[0].images == 1 and jobs[1].images == 3
+        operations = {row.operation for row in store.rows}
+        assert {"GetScannerElements", "ValidateScanTicket", "CreateScanJob", "RetrieveImage",
+                "GetJobElements"} <= operations
+        assert not [row for row in store.rows if row.severity == "error"]
+        await pilot.press("2")
+        job_list = app.screen.query_one(JobList)
+        await until(pilot, lambda: job_list.count >= 2, what="the jobs listed")
+        assert "WS-Scan Platen" in [str(c[0]) for c in job_list.render_row(0)]
+        await pilot.press("q")
