@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -60,6 +61,14 @@ class RuleActions:
                        record["name"], flow.request.method, flow.request.pretty_url, problem)
 
     async def apply(self, flow: http.HTTPFlow, side: Side, decision: Decision, request: Message) -> None:
+        try:
+            await self._apply(flow, side, decision, request)
+        finally:
+            meta = metadata.record(flow)
+            if meta.get("rule_delay"):  # when the rules let it go (metadata.waited)
+                meta["released_at"] = time.time()
+
+    async def _apply(self, flow: http.HTTPFlow, side: Side, decision: Decision, request: Message) -> None:
         for rule, problem in decision.errors:
             self.failed(flow, {"name": rule.name, "action": "+".join(rule.action.names),
                                "side": side, "detail": "not evaluated"}, problem)
@@ -92,6 +101,8 @@ class RuleActions:
         answer, edited = await _prepare(flow, side, firing, request)
         if firing.delay:
             await asyncio.sleep(firing.delay)
+            meta = metadata.record(flow)  # the device waits for this too
+            meta["rule_delay"] = meta.get("rule_delay", 0.0) + firing.delay
         if action.drop:
             flow.response = http.Response.make(202, b"")
             self._answered.add(flow)

@@ -21,7 +21,7 @@ from mitmproxy.flow import Flow
 from dspscope import junit
 from dspscope.addons.decoded import message
 from dspscope.addons.index import message_of
-from dspscope.addons.metadata import analyze
+from dspscope.addons.metadata import analyze, waited
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 
@@ -54,6 +54,8 @@ class Report:
     groups: dict[tuple[str, str], Group] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     tracker: JobTracker = field(default_factory=JobTracker)
+    #: job token -> its slowest exchange: (ms the device waited, operation, ms rules held it)
+    slowest: dict[str, tuple[float, str, float | None]] = field(default_factory=dict)
 
     # ----------------------------------------------------------- feeding
 
@@ -63,6 +65,8 @@ class Report:
         request = message(flow, "request")
         response = message(flow, "response") if flow.response is not None else None
         meta, _ = analyze(flow, self.tracker, request, response)
+        spent, held = waited(flow)
+        self._latency(meta["job_token"], meta["operation"], spent, held)
         if meta["kind"] == "event":
             self.events += 1
         else:
@@ -97,6 +101,9 @@ class Report:
                                          exchange_id=record["id"], time=stamp)
             self.exchanges += 1
         job_token = record.get("job_token") or (seen.job.token if seen.job is not None else None)
+        spent, held = record.get("duration_ms"), record.get("rule_delay_ms")
+        self._latency(job_token, record.get("operation"), spent / 1000 if spent else None,
+                      held / 1000 if held else None)
         where = {"flow": record["id"], "file": source, "time": record.get("time"),
                  "operation": record.get("operation"), "device": flags.get("device", "")}
         findings = [*(record["request"].get("findings") or ()),
@@ -122,7 +129,20 @@ class Report:
         return self
 
     def _collect(self, before: float) -> None:
-        self.jobs.extend(self.tracker.evict(before=before))
+        for job in self.tracker.evict(before=before):
+            slowest = self.slowest.pop(job["token"] or "", None)
+            if slowest is not None:
+                job["slowest_ms"], job["slowest_operation"], job["slowest_rule_delay_ms"] = slowest
+            self.jobs.append(job)
+
+    def _latency(self, token: str | None, operation: str | None, spent: float | None,
+                 held: float | None) -> None:
+        """Keep the job's slowest exchange: the time its device waited (rules included)."""
+        if not token or spent is None:
+            return
+        ms = round(spent * 1000, 3)
+        if ms > self.slowest.get(token, (-1.0, "", None))[0]:
+            self.slowest[token] = (ms, operation or "?", round(held * 1000, 3) if held else None)
 
     def _note(self, job: str, finding: dict[str, Any], where: dict[str, Any]) -> None:
         severity = str(finding.get("severity", "info"))
@@ -177,7 +197,7 @@ class Report:
             lines.append(
                 f"{what} from {job['device'] or '?'}: "
                 f"{job['outcome'] or job['state']}, {job['images']} image(s), "
-                f"{job['events']} event(s), {len(job['faults'])} fault(s)")
+                f"{job['events']} event(s), {len(job['faults'])} fault(s){_slowest(job)}")
             lines.extend(_group_lines(self.groups_of(token)))
         others = sorted({j for j, _ in self.groups if j not in known})
         for token in others:
@@ -228,3 +248,13 @@ def _group_lines(groups: list[Group]) -> list[str]:
 def _printable(text: str) -> str:
     """Captured text on a terminal: no control characters, one line."""
     return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _slowest(job: dict[str, Any]) -> str:
+    """", slowest SendImage 1204 ms (rules held 1200 ms)": the longest a device waited."""
+    ms = job.get("slowest_ms")
+    if ms is None:
+        return ""
+    held = job.get("slowest_rule_delay_ms")
+    share = f" (rules held {held:.0f} ms)" if held else ""
+    return f", slowest {job.get('slowest_operation')} {ms:.0f} ms{share}"

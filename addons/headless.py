@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from mitmproxy import ctx, http
 
-from dspscope.addons.metadata import METADATA_KEY
+from dspscope.addons.metadata import METADATA_KEY, waited
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 
 
@@ -50,9 +50,8 @@ def exchange_line(flow: http.HTTPFlow) -> str:
         what = f"{flow.request.method} {flow.request.path[:60]}"
     response = flow.response
     status = str(response.status_code) if response is not None else "---"
-    latency = "-"
-    if response is not None and response.timestamp_end and flow.request.timestamp_start:
-        latency = f"{(response.timestamp_end - flow.request.timestamp_start) * 1000:.0f}ms"
+    spent, held = waited(flow, meta)
+    latency = f"{spent * 1000:.0f}ms" if spent is not None else "-"
     token = meta.get("job_token")
     job = f"job {token[:8]}" if token else "-"
     tail = findings_text(meta.get("findings") or [])
@@ -64,6 +63,8 @@ def exchange_line(flow: http.HTTPFlow) -> str:
                for r in meta.get("rules") or () if isinstance(r, Mapping)]
     if applied:
         tail = f"{tail}; rules: {', '.join(applied)}"
+        if held is not None:
+            tail = f"{tail} (held {held * 1000:.0f}ms of it)"
     arrow = "<-" if event else "  "
     return _clean(f"{clock}  {device:<15} {arrow} {what:<24} {status:>4} {latency:>6}  {job:<12}  {tail}")
 

@@ -88,6 +88,27 @@ def note_rewrite(flow: http.HTTPFlow, side: Literal["request", "response"], what
         {"side": side, "what": what, "from": before, "to": after})
 
 
+def waited(flow: http.HTTPFlow, meta: Any = None) -> tuple[float | None, float | None]:
+    """(seconds the device waited, the rules' share of it): request start
+    to the moment the answer left the proxy.  That is the response's end,
+    unless a rule held the message after it (a response ``delay``, an
+    answer in the server's place after a delay): then the moment the rules
+    let it go, which the rules addon records as ``released_at`` beside the
+    ``rule_delay`` it added up."""
+    meta = meta if isinstance(meta, dict) else flow.metadata.get(METADATA_KEY)
+    meta = meta if isinstance(meta, dict) else {}
+    held = meta.get("rule_delay")
+    share = float(held) if isinstance(held, int | float) and held > 0 else None
+    response, start = flow.response, flow.request.timestamp_start
+    if response is None or not response.timestamp_end or not start:
+        return None, share
+    end = response.timestamp_end
+    released = meta.get("released_at")
+    if share is not None and isinstance(released, int | float):
+        end = max(end, float(released))
+    return end - start, share
+
+
 def record(flow: http.HTTPFlow) -> dict[str, Any]:
     """The flow's dspscope record, created empty if absent (or not a dict)."""
     meta = flow.metadata.get(METADATA_KEY)

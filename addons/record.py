@@ -22,7 +22,7 @@ from mitmproxy.flow import Flow
 from mitmproxy.utils import human
 
 from dspscope.addons.decoded import hashed
-from dspscope.addons.metadata import METADATA_KEY, METADATA_VERSION, analyze
+from dspscope.addons.metadata import METADATA_KEY, METADATA_VERSION, analyze, waited
 from dspscope.wsdsp.jobs import JobTracker
 
 
@@ -52,9 +52,8 @@ def record_from(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
     """The record of a flow whose metadata is ``meta``."""
     request = flow.request
     response = flow.response
-    duration = None
-    if response is not None and response.timestamp_end and request.timestamp_start:
-        duration = round((response.timestamp_end - request.timestamp_start) * 1000, 3)
+    latency, held = waited(flow, meta)
+    duration = round(latency * 1000, 3) if latency is not None else None
     error = meta.get("error")
     if flow.error is not None:
         error = f"{error}; {flow.error.msg}" if error else flow.error.msg
@@ -67,6 +66,7 @@ def record_from(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
         "url": request.pretty_url,
         "status": response.status_code if response is not None else None,
         "duration_ms": duration,
+        "rule_delay_ms": round(held * 1000, 3) if held is not None else None,
         "protocol": meta.get("protocol"),
         "kind": meta.get("kind"),
         "operation": meta.get("operation"),

@@ -37,6 +37,7 @@ class Row:
     method: str
     url: str
     status: int | None
+    #: ms the device waited, and the rules' share of it (a delay they added)
     latency: float | None
     protocol: str
     kind: str
@@ -49,6 +50,7 @@ class Row:
     rules: tuple[str, ...]
     attachments: int
     rewritten: bool = False
+    rule_delay: float | None = None
     paused: bool = False
     pending: bool = False
     record: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -106,6 +108,7 @@ def row_of(record: Mapping[str, Any], index: int, *, device: str | None = None,
         rules=rules,
         attachments=len(request.get("attachments") or ()) + len(response.get("attachments") or ()),
         rewritten=rewritten,
+        rule_delay=record.get("rule_delay_ms"),
         paused=paused,
         pending=pending,
         record=record,

@@ -19,8 +19,8 @@ from dspscope.addons.record import (
 from dspscope.addons.track import Track
 from tests.addons import support
 
-KEYS = {"id", "time", "client", "server", "method", "url", "status", "duration_ms", "protocol",
-        "kind", "operation", "job_token", "request", "response", "findings", "rules", "error"}
+KEYS = {"id", "time", "client", "server", "method", "url", "status", "duration_ms", "rule_delay_ms",
+        "protocol", "kind", "operation", "job_token", "request", "response", "findings", "rules", "error"}
 
 
 def test_record_keys_and_values():

@@ -18,6 +18,8 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -255,6 +257,32 @@ rules:
     assert result.timings["end"] >= 1200 > result.timings["create"]
     assert len(result.problems) == 1 and "RelatesTo" in result.problems[0]
     assert sorted(applied(tmp_path)) == [("EndPostScanJob", "slow-end"), ("SendImage", "wrong-relates-to")]
+    # the recorded latency is what the device waited, the rule's share beside it
+    [end] = [r for r in records(tmp_path) if r["operation"] == "EndPostScanJob"]
+    assert 1200 <= end["duration_ms"] <= result.timings["end"]
+    assert end["rule_delay_ms"] == 1200
+    assert all(r["rule_delay_ms"] is None for r in records(tmp_path) if r["operation"] != "EndPostScanJob")
+    [line] = [line for line in proxy.stdout.splitlines() if "EndPostScanJob" in line]
+    assert int(line.split("ms")[0].split()[-1]) >= 1200 and "rules: slow-end (held 1200ms of it)" in line
+    check = subprocess.run([sys.executable, "-m", "dspscope", "check", str(tmp_path / "cap.mitm"), "--json"],
+                           capture_output=True, text=True, timeout=120)
+    [job] = json.loads(check.stdout)["jobs"]
+    assert job["slowest_operation"] == "EndPostScanJob" and job["slowest_ms"] >= 1200
+    assert job["slowest_rule_delay_ms"] == 1200
+    # and the viewer shows both, from the capture
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.sources import CaptureSource
+    from tests.viewer.conftest import SIZE
+    from tests.viewer.pilot import screen_text
+
+    app = DspscopeApp(CaptureSource([tmp_path / "cap.mitm"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await eventually_async(lambda: any(r.operation == "EndPostScanJob" for r in app.session.store.rows),
+                               what="the capture loaded")
+        await eventually_async(lambda: "⚑ slow-end held 1.20s" in screen_text(pilot),
+                               what="the rule's share on screen")
+        row = next(r for r in app.session.store.rows if r.operation == "EndPostScanJob")
+        assert row.latency is not None and row.latency >= 1200 and row.rule_delay == 1200
 
 
 # ------------------------------------------------------------- transport

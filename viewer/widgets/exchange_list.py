@@ -21,7 +21,8 @@ def notes_of(row: Row) -> str:
     if row.fault:
         parts.append(f"fault {row.fault}")
     if row.rules:
-        parts.append("⚑ " + ",".join(row.rules))
+        held = f" held {fmt.millis(row.rule_delay)}" if row.rule_delay else ""
+        parts.append("⚑ " + ",".join(row.rules) + held)
     if row.rewritten:
         parts.append("✎ rewritten")
     if row.error:
