@@ -28,6 +28,8 @@ from dspscope.wsdsp.messages import SEVERITY_ORDER
 MAX_EXAMPLES = 50
 EVICT_EVERY = 1000
 NO_JOB = ""
+#: Findings the tracker can only make once a job's traffic is over.
+_AT_THE_END = ("job.never-ended", "job.completed-without-end")
 
 
 @dataclass(slots=True)
@@ -120,12 +122,15 @@ class Report:
 
     def finish(self) -> Report:
         """End of input: open jobs are flagged, every job is summarised."""
-        self.tracker.finish()
+        for found in self.tracker.finish():
+            if found.code not in _AT_THE_END:  # events that waited in vain for their job
+                self._note(NO_JOB, found.to_json(), {"operation": None})
         self._collect(float("inf"))
         for job in self.jobs:
-            ended = [f for f in job["findings"] if f.get("code") == "job.never-ended"]
-            if ended:  # finish() and evict() may both have said so
-                self._note(job["token"] or NO_JOB, ended[0], {"operation": None})
+            for code in _AT_THE_END:
+                said = [f for f in job["findings"] if f.get("code") == code]
+                if said:  # finish() and evict() may both have said so
+                    self._note(job["token"] or NO_JOB, said[0], {"operation": None})
         return self
 
     def _collect(self, before: float) -> None:
@@ -197,7 +202,9 @@ class Report:
             lines.append(
                 f"{what} from {job['device'] or '?'}: "
                 f"{job['outcome'] or job['state']}, {job['images']} image(s), "
-                f"{job['events']} event(s), {len(job['faults'])} fault(s){_slowest(job)}")
+                f"{job['events']} event(s), {len(job['faults'])} fault(s)"
+                + (f", {job['dropped_events']} event(s) dropped by rules" if job.get("dropped_events") else "")
+                + _slowest(job))
             lines.extend(_group_lines(self.groups_of(token)))
         others = sorted({j for j, _ in self.groups if j not in known})
         for token in others:

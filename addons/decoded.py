@@ -29,7 +29,8 @@ from typing import Literal
 from mitmproxy import http
 
 from dspscope.addons.bodies import DECODED_LIMIT, SNIFF_LIMIT, body_of, looks_xml
-from dspscope.wsdsp import Finding, Message, decode
+from dspscope.wsdsp import Message, decode
+from dspscope.wsdsp.codes import finding
 from dspscope.wsdsp.mtom import split
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ def _decode_side(msg: http.Message | None, request: Message | None, hashed: bool
     body = body_of(msg)
     if body is None and raw:
         coding = msg.headers.get("content-encoding", "")
-        return Message(protocol="not-soap", findings=(Finding(
-            "warning", "http.not-decompressed",
+        return Message(protocol="not-soap", findings=(finding(
+            "http.not-decompressed",
             f"Content-Encoding {coding!r} not undone (over {DECODED_LIMIT >> 20} MB, damaged, "
             "or not gzip, deflate or zstd); the body passed undecoded"),))
     if not body:

@@ -43,9 +43,11 @@ def analyze(
     device = device_of(flow, kind)
     stamp = flow.request.timestamp_start or flow.timestamp_created
     if kind == "event":
-        seen = tracker.event(request, exchange_id=flow.id, time=stamp)
+        seen = tracker.event(request, exchange_id=flow.id, time=stamp, dropped=dropped_by_rule(flow))
     else:
-        seen = tracker.exchange(request, response, device=device, exchange_id=flow.id, time=stamp)
+        status = flow.response.status_code if flow.response is not None else None
+        seen = tracker.exchange(request, response, device=device, exchange_id=flow.id, time=stamp,
+                                status=status)
     first = request if request.protocol != "not-soap" or response is None else response
     findings = [f.to_json() for f in request.findings]
     if response is not None:
@@ -67,6 +69,15 @@ def analyze(
         "error": None,
     }
     return meta, seen
+
+
+def dropped_by_rule(flow: http.HTTPFlow) -> bool:
+    """Whether a rule dropped this flow's request (the rules addon records
+    each rule it applied, with its actions, under "rules")."""
+    meta = flow.metadata.get(METADATA_KEY)
+    applied = meta.get("rules") if isinstance(meta, dict) else None
+    return any(isinstance(r, dict) and not r.get("error") and "drop" in str(r.get("action", "")).split("+")
+               for r in applied or ())
 
 
 def write_metadata(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:

@@ -12,15 +12,16 @@ Codes:
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import names
+from .codes import finding
 from .messages import Finding, Message
 from .sniff import format_matches
 from .values import is_guid, is_sid
-
-REF = names.SPEC_REF
 
 #: Required children per body element: (path, check) with check one of
 #: "guid", "sid", "format", "int" or "" (present and not empty).
@@ -52,8 +53,13 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+#: xs:dateTime (XML Schema Part 2, 3.2.7): -?YYYY-MM-DDThh:mm:ss(.s+)?(Z|(+|-)hh:mm)?
+_DATETIME = re.compile(
+    r"-?\d{4,}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?"
+    r"(Z|[+-](0\d|1[0-3]):[0-5]\d|[+-]14:00)?|-?\d{4,}-\d\d-\d\dT24:00:00(\.0+)?(Z|[+-]\d\d:\d\d)?")
+
 #: Leaf names whose values are checked wherever they appear in a body.
-VALUE_CHECKED = frozenset(names.ENUMERATIONS) | frozenset(names.MAX_LENGTH)
+VALUE_CHECKED = frozenset(names.ENUMERATIONS) | frozenset(names.MAX_LENGTH) | names.DATETIMES
 
 
 def check(
@@ -70,58 +76,56 @@ def check(
     yield from _addressing(message)
     body_name = message.body_name
     if expected_body and body_name != expected_body and message.kind != "fault":
-        yield Finding(
-            "error", "wsa.action-body-mismatch",
-            f"action {message.action!r} calls for a {expected_body} body, found {body_name or 'none'}",
-            REF + "#addressing-rules-that-a-checker-can-verify",
-        )
+        yield finding("wsa.action-body-mismatch", f"action {message.action!r} calls for a {expected_body} body, found {body_name or 'none'}")
     if message.protocol == "ws-dsp" and message.kind == "unknown" and message.action:
-        yield Finding("warning", "dsp.unknown-action", f"unknown WS-DSP action {message.action!r}")
+        yield finding("dsp.unknown-action", f"unknown WS-DSP action {message.action!r}")
     if message.fault is not None:
         yield from _fault(message)
     if message.protocol == "ws-dsp" and body_name and body_ns == names.DSP:
         yield from _required(body_name, message.body)
+        if body_name == "CreatePostScanJobRequest":
+            yield from _dialects(message.body)
         yield from _values(_value_leaves(message.body) if leaves is None else leaves)
         if body_name == "SendImageRequest":
             yield from _image(message)
-    if message.extensions:
-        yield Finding(
-            "info", "dsp.vendor-extension",
-            "vendor extension elements: " + ", ".join(message.extensions[:10])
-            + (" …" if len(message.extensions) > 10 else ""),
-            REF + "#message-trees",
-        )
+    if message.protocol == "ws-dsp" and body_name and message.kind != "fault":
+        yield from _namespaces(message, body_name, body_ns, expected_body)
+    vendor = list(message.extensions)
+    if message.protocol == "ws-dsp":  # near misses of a namespace are _namespaces' findings
+        vendor = [path for path in vendor if meant_namespace(message.namespaces.get(path, "")) is None]
+    if vendor:
+        yield finding("dsp.vendor-extension", "vendor extension elements: " + ", ".join(vendor[:10])
+                      + (" …" if len(vendor) > 10 else ""))
 
 
 def _addressing(m: Message) -> Iterator[Finding]:
-    ref = REF + "#addressing-rules-that-a-checker-can-verify"
     if not m.action:
-        yield Finding("error", "wsa.missing-action", "no wsa:Action header", ref)
+        yield finding("wsa.missing-action", "no wsa:Action header")
     if not m.message_id:
         if m.kind in ("request", "event", "response", "fault"):
-            yield Finding("error", "wsa.missing-message-id", "no wsa:MessageID header", ref)
+            yield finding("wsa.missing-message-id", "no wsa:MessageID header")
     elif ":" not in m.message_id:
-        yield Finding("warning", "wsa.message-id-not-uri",
-                      f"wsa:MessageID {m.message_id!r} is not a URI", ref)
+        yield finding("wsa.message-id-not-uri", f"wsa:MessageID {m.message_id!r} is not a URI")
     if m.kind == "request" and not m.to:
-        yield Finding("warning", "wsa.missing-to", "request without wsa:To", ref)
+        yield finding("wsa.missing-to", "request without wsa:To")
     if m.kind in ("response", "fault") and not m.relates_to:
-        yield Finding("error", "wsa.missing-relates-to", f"{m.kind} without wsa:RelatesTo", ref)
+        yield finding("wsa.missing-relates-to", f"{m.kind} without wsa:RelatesTo")
 
 
 def _fault(m: Message) -> Iterator[Finding]:
     fault = m.fault
     assert fault is not None
-    ref = REF + "#faults-soap-12-soapfault-instead-of-the-xxxresponse"
     known = names.FAULTS.get(fault.subcode or "")
     if fault.subcode and known is None:
-        yield Finding("info", "fault.unknown-subcode",
-                      f"subcode {fault.subcode!r} is not one of the spec's", ref)
+        yield finding("fault.unknown-subcode", f"subcode {fault.subcode!r} is not one of the spec's")
     if known is not None and fault.code and fault.code != known[0]:
-        yield Finding("warning", "fault.code-mismatch",
-                      f"{fault.subcode} should have Code {known[0]}, not {fault.code}", ref)
+        yield finding("fault.code-mismatch", f"{fault.subcode} should have Code {known[0]}, not {fault.code}")
+    if m.action and m.action not in names.FAULT_ACTIONS:
+        yield finding("wsa.fault-action",
+                      f"a SOAP fault with wsa:Action {m.action!r}; a WS-DSP fault carries the action "
+                      f"{names.WSA}/fault")
     if not fault.reason:
-        yield Finding("warning", "fault.missing-reason", "fault without a Reason text", ref)
+        yield finding("fault.missing-reason", "fault without a Reason text")
 
 
 def _get(tree: Mapping[str, Any], path: str | tuple[str, ...]) -> list[Any]:
@@ -158,11 +162,10 @@ _FILTERS = ("PostScanInstructions", "FiltersToProcess", "Filter")
 
 
 def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
-    ref = f"{REF}#message-trees"
     for path, steps, kind in _REQUIRED_STEPS.get(body_name, ()):
         values = _get(body, steps)
         if not values or values == [""]:
-            yield Finding("error", "dsp.missing-element", f"{body_name}: {path} is missing", ref)
+            yield finding("dsp.missing-element", f"{body_name}: {path} is missing")
             continue
         if not kind:  # presence is all that is asked
             continue
@@ -171,18 +174,16 @@ def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
             if text is None:
                 continue
             if kind == "guid" and not is_guid(text):
-                yield Finding("error", "dsp.invalid-guid", f"{path}: {text!r} is not a GUID", ref)
+                yield finding("dsp.invalid-guid", f"{path}: {text!r} is not a GUID")
             elif kind == "sid" and not is_sid(text):
-                yield Finding("error", "dsp.invalid-sid", f"{path}: {text!r} is not a SID", ref)
+                yield finding("dsp.invalid-sid", f"{path}: {text!r} is not a SID")
             elif kind == "format" and text not in names.FORMATS:
-                yield Finding("error", "dsp.unknown-format",
-                              f"Format {text!r} is not in the spec's list", ref + "#message-trees")
+                yield finding("dsp.unknown-format", f"Format {text!r} is not in the spec's list")
     if body_name == "CreatePostScanJobRequest":
         for i, flt in enumerate(_get(body, _FILTERS), 1):
             for part in ("Dialect", "Instructions"):
                 if not (type(flt) is dict or isinstance(flt, Mapping)) or not flt.get(part):
-                    yield Finding("error", "dsp.missing-element",
-                                  f"Filter {i}: {part} is missing", ref)
+                    yield finding("dsp.missing-element", f"Filter {i}: {part} is missing")
 
 
 def _value_leaves(node: Any, out: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
@@ -214,12 +215,14 @@ def _values(leaves: Iterable[tuple[str, str]]) -> Iterator[Finding]:
     for key, item in leaves:
         allowed = names.ENUMERATIONS.get(key)
         if allowed is not None and item not in allowed:
-            yield Finding("warning", "dsp.unknown-enum",
-                          f"{key} {item!r} is not a value the spec lists", f"{REF}#enumerations")
+            yield finding("dsp.unknown-enum", f"{key} {item!r} is not a value the spec lists")
+        if key in names.DATETIMES and not _DATETIME.fullmatch(item):
+            yield finding("dsp.invalid-datetime",
+                          f"{key} {item!r} is not an xs:dateTime (expected e.g. 2009-04-28T18:37:19Z: "
+                          "date, 'T', time, optional fraction and zone)")
         limit = names.MAX_LENGTH.get(key)
         if limit is not None and len(item) > limit:
-            yield Finding("error", "dsp.too-long",
-                          f"{key} is {len(item)} characters; the schema allows {limit}", f"{REF}#message-trees")
+            yield finding("dsp.too-long", f"{key} is {len(item)} characters; the schema allows {limit}")
 
 
 def _image(m: Message) -> Iterator[Finding]:
@@ -227,10 +230,85 @@ def _image(m: Message) -> Iterator[Finding]:
     formats = _get(m.body, "DocumentDescription/Format")
     declared = _scalar(formats[0]) if formats else None
     if not _get(m.body, "ImageData/Include") and not referenced:
-        yield Finding("error", "mtom.attachment-missing",
-                      "SendImage carries no xop:Include to an image part", f"{REF}#transport")
+        yield finding("mtom.attachment-missing", "SendImage carries no xop:Include to an image part")
     for att in referenced:
         if declared and declared in names.FORMATS and not format_matches(declared, att.sniffed_format):
-            yield Finding("error", "mtom.format-mismatch",
-                          f"Format says {declared!r} but the image bytes look like {att.sniffed_format!r}",
-                          f"{REF}#message-trees")
+            yield finding("mtom.format-mismatch", f"Format says {declared!r} but the image bytes look like {att.sniffed_format!r}")
+
+
+# ---------------------------------------------------------------- namespaces
+
+_EXPECTED_ELSEWHERE = frozenset({names.XOP, *names.FILTER_CONFIGS})
+_NEAR = {uri: uri.lower().rstrip("/").replace("https://", "http://") for uri in names.KNOWN_NAMESPACES}
+
+
+def meant_namespace(uri: str) -> str | None:
+    """The known namespace an unknown one is almost (another year or path,
+    a misspelling, https, a trailing slash); None if it is like none."""
+    if not uri or uri in names.KNOWN_NAMESPACES:
+        return None
+    plain = uri.strip().lower().rstrip("/").replace("https://", "http://")
+    host, _, path = plain.partition("://")[2].partition("/")
+    best, score = None, 0.0
+    for known, norm in _NEAR.items():
+        if plain == norm:
+            return known
+        khost, _, kpath = norm.partition("://")[2].partition("/")
+        if khost != host:
+            continue
+        ratio = difflib.SequenceMatcher(None, path, kpath).ratio()
+        if path.rpartition("/")[2] == kpath.rpartition("/")[2]:
+            ratio += 0.2  # same last step: "processing", "addressing"
+        if ratio > score:
+            best, score = known, ratio
+    return best if score >= 0.85 else None
+
+
+def _namespaces(message: Message, body_name: str, body_ns: str,
+                expected_body: str | None) -> Iterator[Finding]:
+    """WS-DSP elements in a namespace that is not WS-DSP's: a near miss of a
+    known namespace, or a prefix bound to another known one."""
+    if body_ns != names.DSP and (body_name == expected_body or body_name in names.DSP_ELEMENTS):
+        yield _misplaced(body_name, body_name, body_ns)
+        return
+    if body_ns != names.DSP:
+        return
+    for path, ns in message.namespaces.items():
+        if ns == names.DSP or "/@" in path or not path.startswith(body_name + "/"):
+            continue
+        local = path.rpartition("/")[2]
+        if "/Instructions/" in path and ns in names.FILTER_CONFIGS:
+            continue  # filter configurations live in their own namespaces
+        if ns == names.PSP and "/PostScanInstructions/" in path:
+            continue  # the scan process schema's elements (the spec's example uses them)
+        if ns in _EXPECTED_ELSEWHERE and local not in names.DSP_ELEMENTS:
+            continue
+        if ns in names.KNOWN_NAMESPACES or meant_namespace(ns) is not None:
+            yield _misplaced(path, local, ns)
+
+
+def _misplaced(path: str, local: str, ns: str) -> Finding:
+    meant = meant_namespace(ns)
+    if meant is not None:
+        return finding("dsp.namespace-near-miss",
+                       f"{path} is in namespace {ns!r}, which is not one WS-DSP uses; "
+                       f"probably meant: {meant!r}")
+    return finding("dsp.wrong-namespace",
+                   f"{path} is in namespace {ns!r}; the WS-DSP schema defines {local} in "
+                   f"{names.DSP!r} (is a prefix bound to the wrong namespace?)")
+
+
+def _dialects(body: Mapping[str, Any]) -> Iterator[Finding]:
+    for i, flt in enumerate(_get(body, _FILTERS), 1):
+        if not isinstance(flt, Mapping):
+            continue
+        dialect = _scalar(flt.get("Dialect"))
+        instructions = flt.get("Instructions")
+        wanted = names.FILTER_CONFIGS.get(dialect or "")
+        if wanted is None or not isinstance(instructions, Mapping):
+            continue
+        configs = [key for key in instructions if key in names.FILTER_CONFIGS.values()]
+        if configs and wanted not in configs:
+            yield finding("dsp.filter-dialect-mismatch",
+                          f"Filter {i}: Dialect {dialect!r} calls for a {wanted} in Instructions, "
+                          f"found {', '.join(configs)}")

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-from . import checks, mtom, names, scanchecks, shapes, wsscan
+from . import binding, checks, mtom, names, scanchecks, shapes, wsscan
+from .codes import finding
 from .encode import AttachmentData, Encoded, encode
 from .messages import Attachment, Fault, Finding, Kind, Message, Protocol
 from .names import DSP, SOAP11, SOAP12
@@ -46,7 +47,7 @@ def decode(
     except Exception as exc:  # noqa: BLE001 - decode must never raise on input
         return Message(
             protocol="not-soap",
-            findings=(Finding("error", "decode.internal", f"decoder failed: {exc!r}"),),
+            findings=(finding("decode.internal", f"decoder failed: {exc!r}"),),
         )
 
 
@@ -78,13 +79,16 @@ def _decode(
             protocol: Protocol = "soap" if looks_like_envelope(xml) else "not-soap"
             return Message(protocol=protocol, findings=tuple(findings))
         ns, local = split_tag(root.tag) if isinstance(root.tag, str) else ("", "")
-        if local != "Envelope" or ns not in (SOAP12, SOAP11):
+        if local == "Envelope" and ns not in (SOAP12, SOAP11):
+            findings.append(_unknown_envelope(ns))
+            return Message(protocol="soap", findings=tuple(findings))
+        if local != "Envelope":
             return Message(protocol="not-soap", findings=tuple(findings))
         walked = walk_envelope(root, ns, "1.2" if ns == SOAP12 else "1.1",
                                 xml.count(b"=") >= MANY_ATTRIBUTES)
         if not early and shapes.ENABLED:
             shapes.learn(xml, root, walked)
-    return _finish(walked, findings, parts, body, request, hash_attachments)
+    return _finish(walked, findings, parts, body, request, hash_attachments, content_type)
 
 
 def _finish(
@@ -94,6 +98,7 @@ def _finish(
     raw: bytes,
     request: Message | None,
     hash_attachments: bool,
+    content_type: str | None,
 ) -> Message:
     """The Message from a walked envelope: classified, attachments read,
     checked.  ``findings`` are those found before the walk (MTOM, parsing)."""
@@ -132,10 +137,18 @@ def _finish(
         # WS-Scan has its own fault table; the WS-DSP one would misjudge its subcodes.
         found = tuple(f for f in found if f.code not in _DSP_FAULT_CODES)
         found += tuple(scanchecks.check(message, walked.body_ns))
+    found += tuple(binding.check_package(message, content_type, parts, walk.includes))
     return message.with_findings(found)
 
 
 _DSP_FAULT_CODES = frozenset({"fault.unknown-subcode", "fault.code-mismatch"})
+
+
+def _unknown_envelope(ns: str) -> Finding:
+    meant = checks.meant_namespace(ns) or SOAP12
+    return finding("soap.unknown-envelope-namespace",
+                   f"the root element is an Envelope in namespace {ns!r}, which is not SOAP's; "
+                   f"probably meant: {meant!r} (a receiver answers a VersionMismatch fault)")
 
 
 def _classify(
@@ -218,9 +231,7 @@ def _attachments(
     if parts is None:
         for href in walk.includes:
             findings.append(
-                Finding("error", "mtom.attachment-missing",
-                        f"xop:Include {href!r} but the body is not multipart/related",
-                        names.SPEC_REF + "#transport")
+                finding("mtom.attachment-missing", f"xop:Include {href!r} but the body is not multipart/related")
             )
         return ()
     out: list[Attachment] = []
@@ -247,8 +258,7 @@ def _attachments(
     for href in walk.includes:
         if not any(mtom.href_matches(href, a.content_id) for a in out):
             findings.append(
-                Finding("error", "mtom.attachment-missing",
-                        f"xop:Include {href!r} matches no MIME part", names.SPEC_REF + "#transport")
+                finding("mtom.attachment-missing", f"xop:Include {href!r} matches no MIME part")
             )
     return tuple(out)
 

@@ -45,8 +45,13 @@ class Job:
     findings: list[Finding] = field(default_factory=list)
     outcome: str | None = None
     images_reported: int | None = None
+    #: Events a rule dropped (the device never received them).
+    dropped: int = 0
     updated_at: float = 0.0
     ended_at: float | None = None
+    #: The end state came while the job was still open: fine if its
+    #: EndPostScanJob exchange (overtaken) follows, a finding if not.
+    early_end: str | None = None
     protocol: str = "ws-dsp"
     job_id: int | None = None  # WS-Scan's JobId
     source: str | None = None  # WS-Scan's InputSource
@@ -70,6 +75,7 @@ class Job:
             "images": self.images,
             "images_reported": self.images_reported,
             "events": self.events,
+            "dropped_events": self.dropped,
             "faults": list(self.faults),
             "exchanges": len(self.exchanges),
             "created_at": self.created_at,

@@ -15,6 +15,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from urllib.parse import unquote
 
+from .codes import finding
 from .messages import Finding
 
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
@@ -127,14 +128,14 @@ def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:
     boundary = params.get("boundary")
     if not boundary:
         result.findings.append(
-            Finding("error", "mtom.no-boundary", "multipart body without a boundary parameter")
+            finding("mtom.no-boundary", "multipart body without a boundary parameter")
         )
         return result
     delim = b"--" + boundary.encode("latin-1", "replace")
     pos = _find_delimiter(body, delim, 0)
     if pos < 0:
         result.findings.append(
-            Finding("error", "mtom.boundary-not-found", f"boundary {boundary!r} not found in body")
+            finding("mtom.boundary-not-found", f"boundary {boundary!r} not found in body")
         )
         return result
     closed = False
@@ -149,7 +150,7 @@ def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:
         header_end, body_start = _end_of_headers(body, line_end + 1)
         if header_end < 0:
             result.findings.append(
-                Finding("error", "mtom.truncated", "a MIME part's headers are cut off")
+                finding("mtom.truncated", "a MIME part's headers are cut off")
             )
             break
         raw_headers = body[line_end + 1 : header_end]
@@ -159,7 +160,7 @@ def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:
         if nxt < 0:
             result.parts.append(Part(headers, body_start, len(body)))
             result.findings.append(
-                Finding("error", "mtom.truncated", "multipart body ends inside a part (no closing boundary)")
+                finding("mtom.truncated", "multipart body ends inside a part (no closing boundary)")
             )
             break
         end = nxt
@@ -175,18 +176,17 @@ def _split(body: bytes, content_type: str, *, until_root: bool) -> Multipart:
         pos = nxt
     else:
         result.findings.append(
-            Finding("error", "mtom.too-many-parts", f"more than {MAX_PARTS} MIME parts")
+            finding("mtom.too-many-parts", f"more than {MAX_PARTS} MIME parts")
         )
     if not closed and not any(f.code == "mtom.truncated" for f in result.findings):
         result.findings.append(
-            Finding("warning", "mtom.unterminated", "multipart body has no closing boundary")
+            finding("mtom.unterminated", "multipart body has no closing boundary")
         )
     if wanted is not None:
         result.root = next((p for p in result.parts if p.content_id == wanted), None)
         if result.root is None:
             result.findings.append(
-                Finding("error", "mtom.root-not-found",
-                        f"no part has the start Content-ID {start!r}; reading the first part as the root")
+                finding("mtom.root-not-found", f"no part has the start Content-ID {start!r}; reading the first part as the root")
             )
     if result.root is None and result.parts:
         result.root = result.parts[0]  # RFC 2387: the root unless start says otherwise

@@ -165,4 +165,28 @@ ADDRESSING_HEADERS: Final = frozenset(
     {"To", "Action", "MessageID", "RelatesTo", "ReplyTo", "From", "FaultTo"}
 )
 
-SPEC_REF: Final = "WS-DSP.md"
+#: Element names of the WS-DSP namespace, from the element pages of the DSM
+#: documentation (one page per element, titled by its path).  Anything else
+#: in that namespace is not WS-DSP (vendors extend in their own namespace).
+DSP_ELEMENTS: Final = frozenset(
+    {*(name for pair in OPERATIONS.values() for name in pair), *EVENTS,
+     "CanAddAddresses", "ContinueOnError", "Dialect", "DocumentDescription", "DocumentId",
+     "DocumentRootName", "ElementData", "EmailAddress", "FileShares", "Filter",
+     "FilterCompletedStatus", "FilterCompletedStatuses", "FilterState", "FilterStateReason",
+     "FilterStateReasons", "FilterStatus", "FilterStatuses", "FiltersToProcess", "Format",
+     "ImageData", "ImagesReceived", "Instructions", "JobCompletedState",
+     "JobCompletedStateReason", "JobCompletedStateReasons", "JobCompletedTime",
+     "JobCreatedTime", "JobDescription", "JobElements", "JobOriginatingUserName", "JobState",
+     "JobStateReason", "JobStateReasons", "JobStatus", "JobToken", "Name", "PSP_DisplayName",
+     "PSP_Identifier", "PostScanInstructions", "PostScanJobEndState", "RequestedElements",
+     "SaveToMySite", "SaveToSharePointSiteURL", "SaveToSharePointSites", "SendToAddresses",
+     "SendToScanUser", "ShareUNC", "UserIdentifier", "Valid"}
+)  # fmt: skip
+#: Fields of type xs:dateTime.
+DATETIMES: Final = frozenset({"JobCreatedTime", "JobCompletedTime"})
+#: Filter dialect -> the configuration element its Instructions hold.
+FILTER_CONFIGS: Final[dict[str, str]] = {
+    FILESHARE: "FileShareConfig",
+    SHAREPOINT: "SharePointConfig",
+    EMAIL: "EmailConfig",
+}

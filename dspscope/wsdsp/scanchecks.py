@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import names, wsscan
+from .codes import finding
 from .messages import Finding, Message
 
 SCHEMA = wsscan.REF_SCHEMA
@@ -48,29 +49,26 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
 def check(message: Message, body_ns: str) -> Iterator[Finding]:
     """The WS-Scan findings of a message classified as WS-Scan."""
     if body_ns == wsscan.WSCN_2006_01:
-        yield Finding(
-            "warning", "wscn.prerelease-namespace",
+        yield finding("wscn.prerelease-namespace",
             f"WS-Scan pre-release namespace {wsscan.WSCN_2006_01}; shipped scanners and clients "
             f"(Windows, sane-airscan) use {names.WSCN}",
-            SCHEMA,
+            ref=SCHEMA,
         )
     elif message.action and message.action.startswith(wsscan.WSCN_2006_01 + "/"):
-        yield Finding(
-            "warning", "wscn.prerelease-namespace",
+        yield finding("wscn.prerelease-namespace",
             f"wsa:Action in the WS-Scan pre-release namespace {wsscan.WSCN_2006_01}; shipped "
             f"scanners and clients use {names.WSCN}",
-            SCHEMA,
+            ref=SCHEMA,
         )
     if message.addressing == "2003/03":
-        yield Finding(
-            "warning", "wsa.version-2003-03",
+        yield finding("wsa.version-2003-03",
             f"WS-Addressing pre-release namespace {wsscan.WSA_2003_03}; WS-Scan uses "
             f"{names.WSA}",
-            WSA_REF,
+            ref=WSA_REF,
         )
     if message.kind == "unknown" and message.action:
-        yield Finding("warning", "wscn.unknown-action",
-                      f"unknown WS-Scan action {message.action!r}", wsscan.REF_OPERATIONS)
+        yield finding("wscn.unknown-action",
+                      f"unknown WS-Scan action {message.action!r}", ref=wsscan.REF_OPERATIONS)
     if message.fault is not None:
         yield from _fault(message)
         return
@@ -85,14 +83,14 @@ def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
     for path, kind in REQUIRED.get(body_name, ()):
         values = _get(body, path)
         if not values or (values == [""] and kind != "present"):
-            yield Finding("error", "wscn.missing-element", f"{body_name}: {path} is missing",
-                          wsscan.page(body_name))
+            yield finding("wscn.missing-element", f"{body_name}: {path} is missing",
+                          ref=wsscan.page(body_name))
         elif kind == "int":
             for value in values:
                 if not isinstance(value, int) or isinstance(value, bool):
-                    yield Finding("error", "wscn.invalid-integer",
+                    yield finding("wscn.invalid-integer",
                                   f"{body_name}/{path}: {value!r} is not an integer",
-                                  wsscan.page(path.rpartition("/")[2]))
+                                  ref=wsscan.page(path.rpartition("/")[2]))
 
 
 def _values(node: Any, path: str) -> Iterator[Finding]:
@@ -112,18 +110,18 @@ def _values(node: Any, path: str) -> Iterator[Finding]:
             continue
         text = value.strip()
         if local in wsscan.ENUMERATIONS and text not in wsscan.ENUMERATIONS[local]:
-            yield Finding("warning", "wscn.unknown-enum",
+            yield finding("wscn.unknown-enum",
                           f"{path}/{key}: {text!r} is not one of "
-                          f"{', '.join(sorted(wsscan.ENUMERATIONS[local]))}", wsscan.page(local))
+                          f"{', '.join(sorted(wsscan.ENUMERATIONS[local]))}", ref=wsscan.page(local))
         elif local in ("Format", "FormatValue") and text and text not in names.FORMATS:
-            yield Finding("warning", "wscn.unknown-format",
-                          f"{path}/{key}: {text!r} is not a WS-Scan format", wsscan.page("Format"))
+            yield finding("wscn.unknown-format",
+                          f"{path}/{key}: {text!r} is not a WS-Scan format", ref=wsscan.page("Format"))
         elif local in wsscan.BOOLEANS and text:
-            yield Finding("error", "wscn.invalid-boolean",
-                          f"{path}/{key}: {text!r} is not an xs:boolean", wsscan.page(local))
+            yield finding("wscn.invalid-boolean",
+                          f"{path}/{key}: {text!r} is not an xs:boolean", ref=wsscan.page(local))
         elif local in wsscan.INTEGERS and text:
-            yield Finding("error", "wscn.invalid-integer",
-                          f"{path}/{key}: {text!r} is not an integer", wsscan.page(local))
+            yield finding("wscn.invalid-integer",
+                          f"{path}/{key}: {text!r} is not an integer", ref=wsscan.page(local))
 
 
 def _fault(message: Message) -> Iterator[Finding]:
@@ -134,21 +132,21 @@ def _fault(message: Message) -> Iterator[Finding]:
     if not subcode:
         return
     if known is None:
-        yield Finding("info", "wscn.unknown-fault",
+        yield finding("wscn.unknown-fault",
                       f"subcode {subcode!r} is not one of the WS-Scan error codes",
-                      wsscan.REF_ERRORS)
+                      ref=wsscan.REF_ERRORS)
         return
     if fault.code and fault.code != known[0]:
-        yield Finding("warning", "wscn.fault-code-mismatch",
+        yield finding("wscn.fault-code-mismatch",
                       f"{subcode} should have Code {known[0]}, not {fault.code}",
-                      wsscan.REF_ERRORS)
+                      ref=wsscan.REF_ERRORS)
     op = message.operation
     if op in wsscan.OPERATIONS and subcode not in wsscan.COMMON_FAULTS and subcode not in (
         wsscan.OPERATION_FAULTS.get(op, frozenset())
     ):
-        yield Finding("info", "wscn.fault-not-for-operation",
+        yield finding("wscn.fault-not-for-operation",
                       f"{subcode} is not among the faults {op} may return",
-                      wsscan.page(op + "Request"))
+                      ref=wsscan.page(op + "Request"))
 
 
 def _get(tree: Mapping[str, Any], path: str) -> list[Any]:

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from . import wsscan
+from .codes import finding
 from .jobbook import Job, JobState
 from .messages import Finding, Message
 
@@ -64,17 +65,17 @@ class ScanJobs:
         if job is None:
             return None
         if device and job.device and device != job.device:
-            findings.append(Finding("warning", "job.other-device",
+            findings.append(finding("job.other-device",
                                     f"{op} for scan job {job.job_id} from {device}, created by "
-                                    f"{job.device}", REF))
+                                    f"{job.device}", ref=REF))
         fault = response.fault if response is not None and response.kind == "fault" else None
         if op == "GetJobElements":
             return job
         if job.state is not S.OPEN:
             if not (op == "RetrieveImage" and fault is not None):
-                findings.append(Finding("error", "job.after-end",
+                findings.append(finding("job.after-end",
                                         f"{op} for scan job {job.job_id} after it was "
-                                        f"{job.state.value}", REF))
+                                        f"{job.state.value}", ref=REF))
             return job
         if op == "CancelJob" and fault is None and response is not None:
             self._end(job, "Canceled", time)
@@ -146,9 +147,9 @@ class ScanJobs:
             job = self.tracker.jobs.get(token)
             if job is not None or token in self.tracker.forgotten:
                 return job
-            findings.append(Finding("error", "job.unknown-token",
+            findings.append(finding("job.unknown-token",
                                     f"{op} with JobToken {token} that the scanner never issued",
-                                    wsscan.page("JobToken")))
+                                    ref=wsscan.page("JobToken")))
             return None
         return self._job_by_id(request.body.get("JobId"))
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .messages import Fault
-from .names import SOAP11
+from .codes import finding
+from .messages import Fault, Finding
+from .names import SOAP11, SOAP12
 from .xmlparse import XML_NS, split_tag
 
 
@@ -59,3 +60,21 @@ def _text_of(el: Any) -> str | None:
     text = " ".join(" ".join(el.itertext()).split())
     return text or None
 
+
+
+def reason_problems(el: Any, soap_ns: str) -> list[Finding]:
+    """SOAP 1.2 requires xml:lang on every Reason Text."""
+    if soap_ns != SOAP12:
+        return []
+    out = []
+    for reason in el:
+        if not isinstance(reason.tag, str) or split_tag(reason.tag) != (SOAP12, "Reason"):
+            continue
+        for text in reason:
+            if isinstance(text.tag, str) and text.get(f"{{{XML_NS}}}lang") is None:
+                out.append(finding(
+                    "soap.fault-reason-lang",
+                    f"fault Reason Text {(text.text or '').strip()[:60]!r} has no xml:lang; SOAP 1.2 "
+                    "says each Text MUST carry one (the DSM error-reporting page's example uses "
+                    'xml:lang="en")'))
+    return out

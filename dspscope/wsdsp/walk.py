@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import checks, names
+from .codes import finding
 from .messages import Fault, Finding
 from .names import DSP, SOAP11, SOAP12, WSA, WSA10, XOP
-from .soapfault import read_fault
+from .soapfault import read_fault, reason_problems
 from .values import parse_bool, parse_int
 from .xmlparse import XML_NS, split_tag
 
@@ -72,8 +73,7 @@ def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: b
     early: list[Finding] = []
     if soap_version == "1.1":
         early.append(
-            Finding("warning", "soap.version-1.1", "SOAP 1.1 envelope; WS-DSP uses SOAP 1.2",
-                    names.SPEC_REF + "#namespaces")
+            finding("soap.version-1.1", "SOAP 1.1 envelope; WS-DSP uses SOAP 1.2")
         )
     walk = Walk(many_attributes=many_attributes)
     addr: dict[str, str] = {}
@@ -97,9 +97,7 @@ def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: b
                     addressing = addressing or ADDRESSING[bns]
                     if blocal in addr:  # the first one counts, as for a receiver
                         early.append(
-                            Finding("error", "wsa.duplicate-header",
-                                    f"more than one wsa:{blocal} header; the first one is used",
-                                    names.SPEC_REF + "#addressing-rules-that-a-checker-can-verify")
+                            finding("wsa.duplicate-header", f"more than one wsa:{blocal} header; the first one is used")
                         )
                         continue
                     if blocal == "ReplyTo":
@@ -120,9 +118,7 @@ def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: b
                     break
     if addressing == "2005/08":
         early.append(
-            Finding("warning", "wsa.version-2005-08",
-                    "WS-Addressing 1.0 (2005/08) namespace; WS-DSP uses the 2004/08 namespace",
-                    names.SPEC_REF + "#namespaces")
+            finding("wsa.version-2005-08", "WS-Addressing 1.0 (2005/08) namespace; WS-DSP uses the 2004/08 namespace")
         )
     fault: Fault | None = None
     body_name: str | None = None
@@ -137,6 +133,7 @@ def walk_envelope(root: Any, soap_ns: str, soap_version: str, many_attributes: b
         fields[body_name] = decoded if decoded != "" else {}
         if body_name == "Fault" and body_ns == soap_ns:
             fault = read_fault(body_el, soap_ns)
+            walk.findings.extend(reason_problems(body_el, soap_ns))
     return Walked(soap_ns, soap_version, early, addr, addressing, headers, fields, body_name,
                    body_ns, fault, walk)
 
@@ -182,17 +179,36 @@ _SPECIAL_LEAVES = frozenset(
     names.BOOLEANS | names.INTEGERS | QNAME_VALUED | {"Dialect", "JobToken"}
 )
 BOOLEAN_TEXT = {"true": True, "false": False}
-#: tag -> (namespace, local name, always a list, special leaf)
-_TAG_INFO: dict[str, tuple[str, str, bool, bool]] = {}
+#: tag -> (namespace, local name, always a list, special leaf, not a WS-DSP name)
+_TAG_INFO: dict[str, tuple[str, str, bool, bool, bool]] = {}
 
 
-def _tag_info(tag: str) -> tuple[str, str, bool, bool]:
+def _tag_info(tag: str) -> tuple[str, str, bool, bool, bool]:
     ns, local = split_tag(tag)
     special = local in _SPECIAL_LEAVES and not (local == "JobToken" and is_vendor(ns))
-    info = (ns, local, local in names.REPEATED and ns in _REPEATING_NAMESPACES, special)
+    info = (ns, local, local in names.REPEATED and ns in _REPEATING_NAMESPACES, special,
+            ns == DSP and local not in names.DSP_ELEMENTS)
     if len(_TAG_INFO) < 4096:
         _TAG_INFO[tag] = info
     return info
+
+
+def note_child(walk: Walk, path: str, ns: str, cpath: str, cns: str, local: str) -> None:
+    """What the walk records of a child element beside its value: its
+    namespace where it differs from its parent's, a vendor extension, an
+    element of the WS-DSP namespace that the schema does not define."""
+    if cns != ns:
+        walk.namespaces[cpath] = cns
+        if cns not in names.KNOWN_NAMESPACES and cns not in walk.dialects:
+            walk.extensions.append(cpath)
+    elif cns == DSP and local not in names.DSP_ELEMENTS:
+        walk.findings.append(unknown_element(cpath))
+
+
+def unknown_element(path: str) -> Finding:
+    return finding("dsp.unknown-element",
+                   f"{path}: the WS-DSP schema defines no element {path.rpartition('/')[2]!r} "
+                   "in its namespace (a vendor's element belongs in the vendor's own namespace)")
 
 
 def boolean(text: str) -> bool | None:
@@ -250,12 +266,14 @@ def children(el: Any, out: dict[str, Any], path: str, ns: str, walk: Walk) -> in
         if tag.__class__ is not str:  # comment, processing instruction
             continue
         found += 1
-        cns, local, always, special = tag_info.get(tag) or _tag_info(tag)
+        cns, local, always, special, undefined = tag_info.get(tag) or _tag_info(tag)
         if cns != ns:
             cpath = path + "/" + local
             namespaces[cpath] = cns
             if cns not in known and cns not in walk.dialects:
                 walk.extensions.append(cpath)
+        elif undefined:
+            walk.findings.append(unknown_element(path + "/" + local))
         value: Any
         items = items_of(child) if many_attributes else child.items()
         if len(child):
@@ -349,7 +367,7 @@ def typed(local: str, text: str, walk: Walk, path: str) -> Any:
         value = boolean(text)
         if value is None:
             walk.findings.append(
-                Finding("error", "dsp.invalid-boolean", f"{path}: {text!r} is not an xs:boolean")
+                finding("dsp.invalid-boolean", f"{path}: {text!r} is not an xs:boolean")
             )
             return text
         return value
@@ -357,7 +375,7 @@ def typed(local: str, text: str, walk: Walk, path: str) -> Any:
         number = parse_int(text)
         if number is None:
             walk.findings.append(
-                Finding("error", "dsp.invalid-integer", f"{path}: {text!r} is not an integer")
+                finding("dsp.invalid-integer", f"{path}: {text!r} is not an integer")
             )
             return text
         return number

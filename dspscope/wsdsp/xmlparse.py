@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from . import mtom
+from .codes import finding
 from .messages import Finding
 
 MAX_XML_BYTES = 16 * 1024 * 1024
@@ -128,19 +129,18 @@ def parse(xml: bytes, media: str, *, keep_blank: bool = True) -> tuple[Any, list
         if after_prolog(xml[:4096]) is None and not _element_after_space(xml):
             return _not_xml(media)
         return None, [
-            Finding("error", "xml.too-large",
-                    f"XML of {len(xml)} bytes is over the {MAX_XML_BYTES}-byte limit; not parsed")
+            finding("xml.too-large", f"XML of {len(xml)} bytes is over the {MAX_XML_BYTES}-byte limit; not parsed")
         ]
     start = after_prolog(xml)
     if start is None:
         return _not_xml(media)
     if start == "doctype":
-        return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
+        return None, [finding("xml.dtd-forbidden", _DTD_REFUSED)]
     problems: list[Finding] = []
     try:
         root = etree.fromstring(xml, parser(False, keep_blank))
     except etree.XMLSyntaxError as exc:
-        problems.append(Finding("error", "xml.malformed", f"malformed XML: {exc.msg or exc}"))
+        problems.append(finding("xml.malformed", f"malformed XML: {exc.msg or exc}"))
         try:
             root = etree.fromstring(xml, parser(True, keep_blank))
         except etree.XMLSyntaxError:
@@ -149,7 +149,7 @@ def parse(xml: bytes, media: str, *, keep_blank: bool = True) -> tuple[Any, list
         # Second line of defence, for encodings the prolog walk cannot read.
         info = root.getroottree().docinfo
         if info.internalDTD is not None or info.externalDTD is not None:
-            return None, [Finding("error", "xml.dtd-forbidden", _DTD_REFUSED)]
+            return None, [finding("xml.dtd-forbidden", _DTD_REFUSED)]
     return root, problems
 
 
@@ -160,7 +160,7 @@ def _element_after_space(xml: bytes) -> bool:
 
 def _not_xml(media: str) -> tuple[Any, list[Finding]]:
     if "xml" in media:
-        return None, [Finding("error", "xml.not-xml", "body declared as XML does not start with '<'")]
+        return None, [finding("xml.not-xml", "body declared as XML does not start with '<'")]
     return None, []
 
 

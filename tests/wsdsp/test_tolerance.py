@@ -207,14 +207,28 @@ def test_xml_declarations(declaration: bytes) -> None:
     assert got.operation == "EndPostScanJob" and codes(got) == set()
 
 
+ACTION_END = "http://schemas.microsoft.com/windows/2008/12/wdp/distributedscan/processing/EndPostScanJob"
+
+
 @pytest.mark.parametrize(
     "content_type",
-    [None, "application/soap+xml", "application/soap+xml; charset=utf-8; action=\"x\"",
-     "text/xml", "APPLICATION/SOAP+XML;CHARSET=UTF-8", "application/octet-stream", "garbage;;=;"],
+    [None, "application/soap+xml", "APPLICATION/SOAP+XML;CHARSET=UTF-8",
+     'application/soap+xml; action="' + ACTION_END + '"', "application/octet-stream", "garbage;;=;"],
 )
 def test_content_type_spellings(content_type: str | None) -> None:
     got = decode(encode(support.built_messages()["end"][0]).content, content_type)
     assert got.operation == "EndPostScanJob" and codes(got) == set()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "code"),
+    [("text/xml", "soap.content-type-mismatch"),
+     ('application/soap+xml; charset=utf-8; action="x"', "soap.action-parameter-mismatch")],
+)
+def test_content_types_that_contradict_the_envelope(content_type: str, code: str) -> None:
+    """Still decoded, and flagged: the SOAP 1.2 HTTP binding ties them together."""
+    got = decode(encode(support.built_messages()["end"][0]).content, content_type)
+    assert got.operation == "EndPostScanJob" and codes(got) == {code}
 
 
 def test_reply_to_as_plain_text_and_epr() -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from dspscope.wsdsp import checks, names, xmlparse
+from dspscope.wsdsp import checks, xmlparse
 from dspscope.wsdsp import walk as walking
 from dspscope.wsdsp.names import DSP, EMAIL, FILESHARE, PSP, XOP
 
@@ -38,10 +38,7 @@ def reference(el: Any, path: str, ns: str, walk: walking.Walk) -> Any:
     for child in children:
         cns, clocal = xmlparse.split_tag(child.tag)
         cpath = f"{path}/{clocal}"
-        if cns != ns:
-            walk.namespaces[cpath] = cns
-            if cns not in names.KNOWN_NAMESPACES and cns not in walk.dialects:
-                walk.extensions.append(cpath)
+        walking.note_child(walk, path, ns, cpath, cns, clocal)
         walking.put(out, clocal, reference(child, cpath, cns, walk), cns)
     if not children:
         text = (el.text or "").strip()

@@ -192,8 +192,9 @@ EXAMPLES: dict[tuple[str, int], tuple[str, str, str | None, set[str], Callable[[
     # is misspelt (".../2003/05/soapelope"): neither is a SOAP envelope.
     ("wsd-scan-service-operation-error-reporting.md", 0): ("not-soap", "unknown", None, BAD,
                                                            _any),
-    ("wsd-scan-service-operation-error-reporting.md", 1): ("not-soap", "unknown", None, set(),
-                                                           _any),
+    # Its envelope namespace is misspelled ("soapelope"): SOAP gone wrong, and said so.
+    ("wsd-scan-service-operation-error-reporting.md", 1): (
+        "soap", "unknown", None, {"soap.unknown-envelope-namespace"}, _any),
 }
 
 
