@@ -140,6 +140,17 @@ def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanne
     assert re.search(r"WS-Scan job \d+ \([0-9a-f-]{36}\) from 127\.0\.0\.1: Completed, 1 image",
                      check.stdout), check.stdout
 
+    # Replay: the recorded scanner answers sane-airscan again, page and all.
+    replay_port = free_port()
+    replay = processes.dspscope("replay", "server", str(tmp_path / "cap.mitm"), "--no-tls",
+                                "--listen-port", str(replay_port), name="replay")
+    replay.wait_for("listening on")
+    again = tmp_path / "again.png"
+    done = _scanimage(tmp_path, replay_port, again)
+    assert done.returncode == 0, done.stderr + replay.output()
+    with Image.open(again) as page:
+        assert page.tobytes() == pixels
+
 
 def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, processes, scanner):
     rules = tmp_path / "rules.yaml"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from .. import build
 from ..codec import encode
+from ..encode import AttachmentData
 from ..messages import Message
 from ..values import new_guid, normalize_guid, same_message_id
 from .records import Capture, Recorded, Slot, issued_token, slot_of
@@ -212,7 +213,12 @@ class ServerReplay:
         if resp.protocol == "not-soap":
             return Answer(rec, rec.status, rec.response_body, rec.response_content_type, None, delay)
         message = rewrite(resp, self._rewriter(), relates_to=request.message_id)
-        encoded = encode(message)
+        # The recorded parts go out again as they came (a WS-Scan RetrieveImage
+        # answers with the page as an MTOM attachment).
+        parts = tuple(AttachmentData(a.content_id, bytes(a.data(rec.response_body)),
+                                     a.content_type or "application/octet-stream")
+                      for a in resp.attachments)
+        encoded = encode(message, parts)
         return Answer(rec, rec.status, encoded.content, encoded.content_type, message, delay)
 
     def _events_after(self, rec: Recorded, live: _LiveDevice) -> tuple[OutgoingEvent, ...]:
