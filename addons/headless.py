@@ -73,8 +73,11 @@ def job_line(summary: Mapping[str, Any]) -> str:
     token = summary.get("token") or "?"
     outcome = summary.get("outcome") or summary.get("state")
     findings = summary.get("findings") or []
+    what = f"job {token}"
+    if summary.get("protocol") == "ws-scan":
+        what = f"WS-Scan job {summary.get('job_id') if summary.get('job_id') is not None else '?'} ({token})"
     return _clean(
-        f"job {token} from {summary.get('device') or '?'}: {outcome}, "
+        f"{what} from {summary.get('device') or '?'}: {outcome}, "
         f"{summary.get('images', 0)} image(s), {summary.get('events', 0)} event(s), "
         f"{len(summary.get('faults') or [])} fault(s), {findings_text(findings)}"
     )

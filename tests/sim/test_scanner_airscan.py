@@ -96,6 +96,8 @@ def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanne
     done = _scanimage(tmp_path, port, out)
     proxy.stop(signal.SIGINT)  # the capture is complete once the proxy has exited
     assert done.returncode == 0, done.stderr
+    assert re.search(r"WS-Scan job \d+ \(.+\) from 127\.0\.0\.1: Completed, 1 image",
+                     proxy.stdout + proxy.stderr), proxy.output()
 
     with Image.open(out) as page:
         assert page.size == PAGE
