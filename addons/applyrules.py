@@ -163,6 +163,9 @@ def _subject(flow: http.HTTPFlow, hook: str) -> tuple[Subject, Message] | None:
         request_message_id=request.message_id if side == "response" else None,
         content=bodies.body_of(wire) or b"", content_type=wire.headers.get("content-type"),
     )
+    if side == "response":  # request_xpath: a response rule may test the request it answers
+        subject.request_content = bodies.body_of(flow.request) or b""
+        subject.request_content_type = flow.request.headers.get("content-type")
     return subject, request
 
 

@@ -7,8 +7,8 @@ duplicate chosen) and keeps each rule's counters, hit count and random
 generator.  Every message on every side should be shown to ``decide``:
 ``message_id: duplicate`` remembers the last MessageID seen per side.
 
-Order of checks for one rule: direction, operation, client, xpath (the
-rule's *match*), then the counters (nth/every per rule, nth_in_job per job
+Order of checks for one rule: direction, operation, client, xpath,
+request_xpath (the rule's *match*), then the counters (nth/every per rule, nth_in_job per job
 and operation), then ``times``, then ``probability`` -- so the random
 sequence depends only on the messages that got that far, and a seed
 replays a session.  Once a rule that answers or ends the exchange (fault,
@@ -47,13 +47,24 @@ class Subject:
     request_message_id: str | None = None  # for a response: what it answers
     content: bytes = b""
     content_type: str | None = None
+    #: for a response: the request it answers (``request_xpath``)
+    request_content: bytes = b""
+    request_content_type: str | None = None
     _tree: Any = field(default=_UNPARSED, repr=False)
+    _request_tree: Any = field(default=_UNPARSED, repr=False)
 
     def tree(self) -> Any:
         """The envelope's lxml root (parsed once, hardened), or None."""
         if self._tree is _UNPARSED:
             self._tree = parse_envelope(self.content, self.content_type) if self.content else None
         return self._tree
+
+    def request_tree(self) -> Any:
+        """The request's envelope root, for a response (parsed once), or None."""
+        if self._request_tree is _UNPARSED:
+            self._request_tree = (parse_envelope(self.request_content, self.request_content_type)
+                                  if self.request_content else None)
+        return self._request_tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +209,10 @@ class Engine:
         if m.xpath is not None:
             tree = s.tree()
             if tree is None or not _truthy(m.xpath.compiled(tree)):
+                return None
+        if m.request_xpath is not None:
+            tree = s.request_tree()
+            if tree is None or not _truthy(m.request_xpath.compiled(tree)):
                 return None
         duplicate = None
         addressing = rule.action.addressing

@@ -41,7 +41,7 @@ JOB_REQUESTS = (frozenset(names.OPERATIONS) - {"CreatePostScanJob"}) | {"Retriev
 TOP_KEYS = ("seed", "rules")
 RULE_KEYS = ("name", "description", "enabled", "match", "action")
 MATCH_KEYS = (
-    "operation", "direction", "client", "xpath", "nth", "every", "nth_in_job",
+    "operation", "direction", "client", "xpath", "request_xpath", "nth", "every", "nth_in_job",
     "probability", "times", "enabled",
 )  # fmt: skip
 
@@ -185,6 +185,8 @@ class _Parser(ActionReader):
             get["clients"] = self.attempt(self.clients, fields["client"][1])
         if "xpath" in fields:
             get["xpath"] = self.attempt(self.xpath, fields["xpath"][1], "xpath")
+        if "request_xpath" in fields:
+            get["request_xpath"] = self.attempt(self.xpath, fields["request_xpath"][1], "request_xpath")
         for key in ("nth", "every", "nth_in_job", "times"):
             if key in fields:
                 get[key] = self.attempt(self.count, fields[key][1], key)
@@ -198,13 +200,18 @@ class _Parser(ActionReader):
         operations: tuple[str, ...] = get.get("operations") or ()
         direction = get.get("direction") or _default_direction(operations)
         self.check_direction(fields, operations, direction)
+        if "request_xpath" in fields and direction != "response":
+            self.error(fields["request_xpath"][0],
+                       f"request_xpath tests the request a response rule acts on; this rule's direction "
+                       f"is {direction}, where xpath already sees the {direction}: use xpath")
         if "nth_in_job" in get:
             self.check_nth_in_job(fields, operations, direction)
         if len(self.errors) > before:
             raise Skip()
         match = Match(
             operations=operations, direction=direction, clients=get.get("clients") or (),
-            xpath=get.get("xpath"), nth=get.get("nth"), every=get.get("every"),
+            xpath=get.get("xpath"), request_xpath=get.get("request_xpath"),
+            nth=get.get("nth"), every=get.get("every"),
             nth_in_job=get.get("nth_in_job"), probability=get.get("probability"), times=get.get("times"),
         )
         return match, enabled

@@ -37,6 +37,8 @@ class Match:
     direction: Side = "response"
     clients: tuple[Network, ...] = ()
     xpath: XPathExpr | None = None
+    #: a response rule's test of the request it answers (mitmproxy's ~bq)
+    request_xpath: XPathExpr | None = None
     nth: int | None = None
     every: int | None = None
     nth_in_job: int | None = None

@@ -13,7 +13,10 @@ replies, XPath rewrites, WS-Addressing damage, malformed XML, dropped
 events.  See the README's "Rules" section for every key.
 
   check FILE...     validate; each problem names the file, line and rule
-                    and says what was expected (exit status 1 if any)
+                    and says what was expected (exit status 1 if any);
+                    warnings (exit status 0) for rules that load but never
+                    fire, e.g. an xpath naming an element that never occurs
+                    in the messages the rule sees
   presets [NAME]    list the presets shipped with dspscope, or print one
                     (a starting point for your own file)
 
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(files: list[str], *, quiet: bool) -> int:
     from dspscope import rules
+    from dspscope.rules import lint
 
     bad = 0
     names: dict[str, str] = {}
@@ -63,6 +67,8 @@ def _check(files: list[str], *, quiet: bool) -> int:
             print(f"{path}:{rule.line}: rule {rule.name!r}: the name is also used in {names[rule.name]}; "
                   "rules loaded together need different names")
         names.update((r.name, path) for r in loaded.rules)
+        for warning in lint.warnings(loaded):  # loads, but may not do what it seems to say
+            print(warning)
         if quiet or clashes:
             continue
         seed = f"seed {loaded.seed}" if loaded.seed_given else "no seed (a random one each run)"

@@ -49,6 +49,8 @@ def subject(message: Message, side: str = "request", *, device: str | None = "10
         request_message_id=request.message_id if request is not None else None,
         content=encoded.content,
         content_type=encoded.content_type,
+        request_content=encode(request).content if request is not None else b"",
+        request_content_type=encode(request).content_type if request is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ from dspscope.rules import Engine, Subject
 from dspscope.wsdsp import AttachmentData, build
 from tests.rules.support import (
     OTHER,
+    PSP as PSP_ID,
     PNG,
     TOKEN,
     create,
@@ -88,6 +89,22 @@ def test_xpath_over_the_envelope(xpath: str, hit: bool) -> None:
     s = subject(send_image(document_id=2), attachments=(AttachmentData("page2@test", PNG),))
     assert s.content_type is not None and s.content_type.startswith("multipart/related")
     assert fired(e, s) == (["x"] if hit else [])
+
+
+def test_a_response_rule_can_test_the_request_it_answers() -> None:
+    """Refuse one user's CreatePostScanJob after the server made the job:
+    the user is only in the request; the rule acts on the response."""
+    e = engine("  - {name: refuse-admin, match: {operation: CreatePostScanJob, "
+               "request_xpath: \"//dsp:UserIdentifier = 'S-1-5-21-1-2-3-500'\"}, "
+               "action: {fault: InvalidArgs}}\n")
+    admin = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-500", psp_id=PSP_ID)
+    other = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-501", psp_id=PSP_ID)
+    for request, hit in ((admin, True), (other, False)):
+        answer = build.response(request, {"JobToken": TOKEN})
+        assert fired(e, subject(answer, "response", request=request)) == (["refuse-admin"] if hit else [])
+    # a response whose request is not known (or not XML) never fires it
+    lone = subject(build.response(admin, {"JobToken": TOKEN}), "response")
+    assert fired(e, lone) == []
 
 
 def test_xpath_never_matches_a_body_that_is_not_xml() -> None:

@@ -445,6 +445,12 @@ RULE_CASES = [
     ("relates-to-on-event",
      "- {name: r, match: {operation: PostScanJobEndStateEvent}, action: {addressing: {relates_to: wrong}}}", 3, "r",
      "an event has none"),
+    ("request-xpath-on-request",
+     "- {name: r, match: {direction: request, request_xpath: //dsp:JobToken}, action: {delay: 1}}", 3, "r",
+     "request_xpath tests the request a response rule acts on; this rule's direction is request"),
+    ("request-xpath-invalid",
+     "- {name: r, match: {operation: SendImage, request_xpath: '//['}, action: {delay: 1}}", 3, "r",
+     "request_xpath: '//[' is not valid XPath 1.0"),
 ]
 
 

@@ -533,3 +533,29 @@ rules:
     assert resent["findings"][0]["severity"] == "info"
     check = [f["code"] for r in records(tmp_path) for f in r["findings"] if f["severity"] != "info"]
     assert check == []
+
+
+async def test_a_response_rule_matches_on_the_request(tmp_path: Path) -> None:
+    """Refuse one user's CreatePostScanJob in the server's answer: the user
+    is only in the request, so the response rule tests it with request_xpath."""
+    other = USER[:-3] + "999"
+    async with proxied(tmp_path, f"""\
+rules:
+  - name: refuse-user
+    match:
+      operation: CreatePostScanJob
+      request_xpath: "//dsp:UserIdentifier = '{USER}'"
+    action: {{fault: InvalidArgs}}
+""") as (server, proxy, port):
+        raw = Raw(tmp_path, port, server)
+        status, _, body = await raw.post(raw.create())
+        assert status == 400 and b"InvalidArgs" in body
+        someone = build.create_post_scan_job(to=raw.endpoint, user=other, psp_id=PSP, document_root="Raw")
+        status, _, body = await raw.post(someone)
+        assert status == 200 and b"CreatePostScanJobResponse" in body
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
+        assert len(server.jobs.jobs) == 2  # the server made both jobs: the answer was changed
+    assert applied(tmp_path) == [("CreatePostScanJob", "refuse-user")]
+    [refused] = [r for r in records(tmp_path) if r["rules"]]
+    assert refused["rules"][0]["side"] == "response"
+    assert refused["request"]["fields"]["CreatePostScanJobRequest"]["UserIdentifier"] == USER
