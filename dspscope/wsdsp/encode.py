@@ -42,6 +42,8 @@ def encode(message: Message, attachments: tuple[AttachmentData, ...] = ()) -> En
     # (Any keys: lxml-stubs do not know that None names the default namespace.)
     nsmap: dict[Any, str] = {"soap": soap_ns, "wsa": wsa_ns, "dsp": DSP}
     used = set(message.namespaces.values())
+    if message.fault and message.fault.subcode_namespace:
+        used.add(message.fault.subcode_namespace)  # its QName text needs the prefix declared
     sub_ns = message.fault.subcode_namespace if message.fault else None
     if sub_ns and sub_ns not in PREFIX_OF:
         nsmap["vnd"] = sub_ns

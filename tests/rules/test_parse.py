@@ -518,3 +518,21 @@ def test_aliases_do_not_multiply_work() -> None:
 def test_yaml_words_that_are_booleans_get_a_hint() -> None:
     line, _, message = the_error(one_rule("- {name: off, match: {nth: 1}, action: {delay: 1}}"))
     assert line == 3 and message == "name: expected text, got False (true/false); YAML reads off as false, quote it: 'off'"
+
+
+def test_ws_scan_operations_events_and_subcodes() -> None:
+    rules = parse(
+        "seed: 1\nrules:\n"
+        "  - name: busy\n    match: {operation: CreateScanJob}\n"
+        "    action: {fault: ServerErrorNotAcceptingJobs}\n"
+        "  - name: second-page\n    match: {operation: RetrieveImage, nth_in_job: 2}\n"
+        "    action: {fault: 'wscn:ClientErrorJobCancelled'}\n"
+        "  - name: end\n    match: {operation: JobEndStateEvent}\n    action: {drop: true}\n",
+        "t.yaml").rules
+    assert [r.match.operations for r in rules] == [("CreateScanJob",), ("RetrieveImage",),
+                                                   ("JobEndStateEvent",)]
+    assert rules[1].action.fault == FaultAction("ClientErrorJobCancelled")
+    assert rules[2].match.direction == "event"
+    line, _, message = the_error(one_rule(
+        "- name: r\n  match: {operation: RetrieveImageRequest}\n  action: {drop: true}"))
+    assert "use the operation name 'RetrieveImage'" in message

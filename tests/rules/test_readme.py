@@ -30,3 +30,12 @@ def test_readme_rule_examples_are_valid() -> None:
     assert kinds == set(TRANSPORT_WORDS) | set(TRANSPORT_KEYS)
     edits = {edit.kind for rule in rules for edit in rule.action.rewrite}
     assert edits == {"text", "set_attribute", "remove_attribute", "remove", "insert"}
+
+
+def test_readme_ws_scan_rule_example_is_valid() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Debugging a WSD scanner (WS-Scan)"):]
+    section = section[:section.find("\n## ", 1)]
+    [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    rules = parse(block, "README").rules
+    assert [r.match.operations for r in rules] == [("CreateScanJob",), ("RetrieveImage",)]

@@ -119,6 +119,7 @@ async def test_faults_of_the_error_code_pages(scanner, session):
     _, bad_format, _ = await send(session, scanner.url, scanbuild.request(
         "CreateScanJob", ticket(fmt="xps"), to=scanner.url))
     assert bad_format.fault.subcode == "ClientErrorFormatNotSupported"
+    assert bad_format.fault.subcode_namespace == WSCN  # wscn:, declared
     _, bad_res, _ = await send(session, scanner.url, scanbuild.request(
         "CreateScanJob", ticket(res=123), to=scanner.url))
     assert bad_res.fault.subcode == "InvalidArgs" and bad_res.fault.detail == "Resolution"
