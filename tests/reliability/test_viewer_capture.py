@@ -12,7 +12,6 @@ no crash.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from pathlib import Path
@@ -24,7 +23,7 @@ from dspscope.wsdsp import AttachmentData, build, encode
 from tests.reliability import corpus
 from tests.reliability.support import Proxy, Upstream, count, post, raw_exchange, request_bytes
 from tests.viewer.hostile import ALL_IN_ONE, HOSTILE, RAW_CONTROLS
-from tests.viewer.pilot import until
+from tests.viewer.pilot import detail_drawn, until
 
 pytestmark = pytest.mark.e2e
 
@@ -102,16 +101,20 @@ async def test_a_hostile_capture_opens_and_shows_everything_literally(hostile_ca
         app = DspscopeApp(CaptureSource([hostile_capture]))
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: len(app.session.store) >= len(_bodies()), what="rows")
-            await pilot.pause(0.3)
+            await until(pilot, lambda: app.main.exchanges.count == len(app.session.store),
+                        what="rows shown")
+            await detail_drawn(pilot)
             _clean(pilot)
             rows = len(app.session.store)
             markup_seen = False
             for position in range(rows):
                 app.main.exchanges.cursor = position
-                await pilot.pause(0.1)
+                await detail_drawn(pilot)
                 for tab in TABS:
                     app.main.detail.query_one("#detail-tabs").active = tab
-                    await pilot.pause(0.05)
+                    await until(pilot, lambda tab=tab: app.main.detail.active == tab,
+                                what=f"the {tab} tab")
+                    await pilot.pause()
                     shown = _clean(pilot)
                     markup_seen |= "[@click=app.quit]x[/]" in shown
                     count("viewer: detail tabs shown for hostile rows")
@@ -120,9 +123,9 @@ async def test_a_hostile_capture_opens_and_shows_everything_literally(hostile_ca
                 await pilot.click(offset=(60, y))
             for view in ("2", "3", "4", "1"):
                 await pilot.press(view)
-                await pilot.pause(0.1)
+                await pilot.pause()
                 _clean(pilot)
-            await asyncio.sleep(0)
+            await pilot.pause()
             assert app.is_running and app.return_code is None
 
 
@@ -166,7 +169,9 @@ async def test_a_compression_bomb_in_a_capture_does_not_fill_the_viewers_memory(
             before = rss_bytes(os.getpid())
             for tab in ("decoded", "xml", "attachments", "diff"):
                 app.main.detail.query_one("#detail-tabs").active = tab
-                await pilot.pause(0.2)
+                await until(pilot, lambda tab=tab: app.main.detail.active == tab,
+                            what=f"the {tab} tab")
+                await pilot.pause()  # drawn: the tab's content is made when it opens
             grown = rss_bytes(os.getpid()) - before
             assert app.is_running
     # Inflating the bomb whole would take 128 MB; the viewer undoes the

@@ -16,6 +16,7 @@ from textual.widgets import TextArea
 from dspscope.sim.server import ScanServer
 from dspscope.viewer.app import DspscopeApp
 from dspscope.viewer.live import LiveSource
+from dspscope.viewer.screens.choose import Choose
 from dspscope.viewer.screens.intercept import InterceptScreen
 from dspscope.viewer.screens.replay import ReplayScreen
 from dspscope.viewer.store import Row
@@ -23,7 +24,7 @@ from dspscope.viewer.widgets.exchange_list import ExchangeList
 from dspscope.viewer.widgets.rules_panel import RuleList
 from dspscope.wsdsp import build, decode, encode
 from tests.viewer.conftest import SIZE
-from tests.viewer.pilot import screen_text, until
+from tests.viewer.pilot import detail_drawn, screen_text, shown, until
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +67,8 @@ async def open_paused(pilot: Any, app: DspscopeApp) -> InterceptScreen:
     await until(pilot, lambda: paused_rows(app), what="a paused request")
     listing = app.screen.query_one(ExchangeList)
     assert listing.select_row(paused_rows(app)[0])
-    await pilot.pause(0.1)
+    await until(pilot, lambda: listing.current() is paused_rows(app)[0], what="the paused row selected")
+    await pilot.pause()
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, InterceptScreen), what="intercept screen")
     screen = app.screen
@@ -100,7 +102,7 @@ async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
         assert edited.rewritten and not edited.paused and edited.status == 200
         detail = app.screen.query_one("#detail")
         app.screen.query_one(ExchangeList).select_row(edited)
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         detail.query_one("#detail-tabs").active = "diff"
         await until(pilot, lambda: "request (original)" in screen_text(pilot), what="diff")
         assert "Edited</psp:DocumentRootName>" in screen_text(pilot)
@@ -110,7 +112,8 @@ async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
         call = asyncio.create_task(post(url, url))
         await open_paused(pilot, app)
         await pilot.press("ctrl+g")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: isinstance(app.screen, Choose) and app.focused is not None
+                    and app.focused.screen is app.screen, what="the fault chooser focused")
         await pilot.press("down", "down", "down", "enter")  # ServerErrorTemporaryError
         status, reply = await asyncio.wait_for(call, 15)
         assert status == 500 and reply.fault is not None
@@ -123,7 +126,8 @@ async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
         app.set_intercept(None)
         listing = app.screen.query_one(ExchangeList)
         assert listing.select_row(edited)
-        await pilot.pause(0.2)
+        await until(pilot, lambda: listing.current() is edited, what="the edited row selected")
+        await pilot.pause()
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay screen")
         await until(pilot, lambda: "live  HTTP 200" in screen_text(pilot), what="replayed")
@@ -143,7 +147,7 @@ async def test_a_busy_port_is_shown_and_the_viewer_stays(tmp_path: Path) -> None
             await until(pilot, lambda: "proxy not running" in screen_text(pilot), what="error shown")
             assert str(port) in screen_text(pilot) or "in use" in screen_text(pilot)
             await pilot.press("4")
-            await pilot.pause(0.2)
+            await pilot.pause()
             await pilot.press("q")
         assert app.return_code in (0, None)
 
@@ -161,8 +165,7 @@ async def test_an_upstream_that_is_down_shows_as_an_error_row(tmp_path: Path) ->
         await until(pilot, lambda: len(app.session.store) == 1, what="the failed exchange")
         row = app.session.store.rows[0]
         assert row.error and row.operation == "CreatePostScanJob"
-        await pilot.pause(0.3)
-        assert "error:" in screen_text(pilot)
+        await shown(pilot, "error:")
 
 
 async def test_the_demo_runs_jobs_and_a_rule_can_be_switched_on(monkeypatch: Any,
