@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from mitmproxy.addons import script
@@ -10,6 +9,7 @@ from mitmproxy.test import taddons
 from dspscope.addons import chain
 from dspscope.addons.metadata import METADATA_KEY
 from tests.addons import support
+from tests.helpers import eventually_async
 
 SCRIPT = Path(__file__).resolve().parents[2] / "addons" / "dspscope.py"
 
@@ -32,10 +32,8 @@ async def test_stock_mitmproxy_loads_the_script(tmp_path):
     loader = script.ScriptLoader()
     with taddons.context(loader) as tctx:
         tctx.configure(loader, scripts=[str(SCRIPT)])
-        for _ in range(100):  # stock mitmproxy loads scripts in a task
-            if loader.addons[0].addons:
-                break
-            await asyncio.sleep(0.01)
+        # stock mitmproxy loads scripts in a task
+        await eventually_async(lambda: loader.addons[0].addons, 10, "the script's addons loaded")
         loaded = [type(a).__name__ for a in loader.addons[0].addons[0].addons]
         assert loaded[:1] == ["Decode"] and "Track" in loaded
         tctx.master.options.update(dspscope_jsonl=str(tmp_path / "x.jsonl"))

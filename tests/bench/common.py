@@ -163,7 +163,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None,
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
             return
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling interval of this wait
     raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout:g} s")
 
 

@@ -157,7 +157,7 @@ class Devices:
         self._events_before = None
 
         async def watch_start() -> None:
-            await asyncio.sleep(max(0.0, start - time.monotonic()))
+            await asyncio.sleep(max(0.0, start - time.monotonic()))  # benchmark pacing: start at the set time
             self._events_before = self.sink.received
 
         watcher = asyncio.create_task(watch_start())
@@ -188,7 +188,7 @@ class Devices:
                 await self._job(session)
             except (aiohttp.ClientError, TimeoutError, RuntimeError):
                 self._stats.errors += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # benchmark pacing: back off after an error
 
     async def job(self) -> dict[str, float]:
         """One job on the first device; milliseconds per operation."""

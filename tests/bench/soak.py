@@ -67,14 +67,14 @@ async def _soak(proxy: Endpoint, scale: Scale) -> Trace:
                     last_report = load.carried
                     say(f"figure 5: {proxy.name}: {load.carried:,} exchanges, RSS {rss:.0f} MB")
                     drop_segments(proxy)
-                await asyncio.sleep(SAMPLE_EVERY)
+                await asyncio.sleep(SAMPLE_EVERY)  # benchmark pacing: the sampling period
 
         sampler = asyncio.create_task(sample())
         try:
             stats = await load.run(0.0, warmup=0.0, until_exchanges=scale.exchanges)
         finally:
             sampler.cancel()
-        await asyncio.sleep(SAMPLE_EVERY)  # let the proxy finish what is in flight
+        await asyncio.sleep(SAMPLE_EVERY)  # benchmark pacing: let the proxy finish what is in flight
         trace.samples.append((load.carried, (status_kb(proxy.pid, "VmRSS") or 0) / 1024))
         trace.seconds = stats.seconds
         trace.failed, trace.late = stats.errors, stats.missed_events

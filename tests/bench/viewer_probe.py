@@ -83,7 +83,7 @@ async def _filter(app: Any, text: str) -> float:
     await asyncio.sleep(0.3)  # past the filter-as-you-type debounce: Enter is what is timed
     await _until(lambda: store.query.text == text and not main.status_bar.loading, 120)
     bar.value = ""
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # benchmark pacing: past the debounce again before the next figure
     await _until(lambda: store.query.text == "" and not main.status_bar.loading, 120)
     bar.value = text
     began = time.perf_counter()
@@ -160,7 +160,7 @@ class _Feed:
             due = began + self.sent / self.rate
             delay = due - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(delay)  # benchmark pacing: the feed's rate
         self.done.set()
 
 
@@ -195,7 +195,7 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - start)
             else:
                 misses += 1
-            await asyncio.sleep(max(0.0, every - (time.perf_counter() - start)))
+            await asyncio.sleep(max(0.0, every - (time.perf_counter() - start)))  # benchmark pacing: probe period
         fed = time.monotonic()
         await _until(lambda: _pending(app) == 0 and len(app.session.store) >= feed.sent,
                      60, step=0.01)

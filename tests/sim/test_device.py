@@ -17,6 +17,7 @@ from dspscope.sim.results import DeviceOptions, JobResult
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import Message
 from dspscope.wsdsp.jobs import JobState
+from tests.helpers import eventually_async
 from tests.sim.support import USER
 
 
@@ -148,9 +149,11 @@ async def test_interrupting_a_loop_cancels_the_jobs_in_flight(server: ScanServer
         options(server, loop=True, concurrency=2, images=200, jobs=1), on_progress=progress
     )
     task = asyncio.create_task(device.run())
-    async with asyncio.timeout(20):
-        while len(server.jobs.jobs) < 2 or min(j.images for j in server.jobs.jobs.values()) < 2:
-            await asyncio.sleep(0.01)  # both jobs created and known to the device
+    await eventually_async(
+        lambda: len(server.jobs.jobs) >= 2 and min(j.images for j in server.jobs.jobs.values()) >= 2,
+        20,
+        "both jobs created, with images, and known to the device",
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
