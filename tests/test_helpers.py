@@ -69,6 +69,7 @@ async def test_stop_async_returns_the_exit_status(tmp_path: Path) -> None:
     assert await proc.stop_async(signal.SIGINT) == -signal.SIGINT
 
 
+@pytest.mark.e2e  # a whole pytest run in a child process
 def test_the_processes_fixture_shows_output_of_a_failing_test(pytester: pytest.Pytester,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))

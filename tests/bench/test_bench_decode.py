@@ -15,6 +15,7 @@ def test_corpus_starts_with_the_typical_request() -> None:
     assert all(c.xml.lstrip().startswith(b"<") for c in cases)
 
 
+@pytest.mark.e2e  # a benchmark smoke
 def test_harness_runs_and_prints(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_decode.main(["--seconds", "0.02", "--only", "CreatePostScanJobRequest", "MTOM"]) == 0
     out = capsys.readouterr().out

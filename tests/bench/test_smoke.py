@@ -49,6 +49,7 @@ def test_generated_capture_reads_back_with_our_metadata(tmp_path):
     assert all(m["request"]["attachments"][0]["sha256"] for m in images)
 
 
+@pytest.mark.e2e
 def test_decode_figure():
     _rows_ok(decoding.run(decoding.SMOKE), decoding.FIGURE)
 

@@ -118,6 +118,8 @@ print(json.dumps([issuer, [[k, v.strip()] for k, v in cert["subjectAltName"]]]))
 """
 
 
+pytestmark = pytest.mark.e2e
+
 CASES = [
     pytest.param("transparent", "iptables", 4, id="transparent-iptables-ipv4"),
     pytest.param("transparent", "nft", 6, id="transparent-nft-ipv6"),

@@ -105,6 +105,7 @@ def test_bodies_that_do_not_parse_are_scrubbed_as_text() -> None:
 # ----------------------------------------------------------- end to end
 
 
+@pytest.mark.e2e
 async def test_export_redact_end_to_end(tmp_path: Path) -> None:
     capture = tmp_path / "cap.mitm"
     async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:

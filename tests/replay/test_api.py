@@ -20,6 +20,9 @@ from dspscope.wsdsp import build, decode, encode
 from dspscope.wsdsp.values import new_guid
 from tests.replay.conftest import Session
 
+# Every test here reads the capture that real processes recorded (conftest).
+pytestmark = pytest.mark.e2e
+
 PLAIN = ClientOptions(ssl=False, event_wait=5.0)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dspscope.viewer.app import DspscopeApp
 from dspscope.viewer.screens.help import HelpScreen
 from dspscope.viewer.screens.job import JobScreen
@@ -28,6 +30,7 @@ def assert_clean(pilot: Any) -> str:
     return shown
 
 
+@pytest.mark.slow  # every tab of three rows, every view, under a pilot
 async def test_every_view_shows_hostile_text_literally() -> None:
     text = ALL_IN_ONE
     flows = hostile(text).flows

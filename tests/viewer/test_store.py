@@ -5,6 +5,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from dspscope.viewer.session import Session, prepare
 from dspscope.viewer.store import Store, message_of
 from dspscope.wsdsp.jobs import JobState
@@ -93,6 +95,7 @@ def synthetic(n: int) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_store_holds_and_filters_100k_rows() -> None:
     store = Store()
     for n in range(100_000):
