@@ -254,17 +254,17 @@ async def test_enter_moves_to_the_detail_and_escape_comes_back() -> None:
         await loaded(pilot, 6)
         listing = app.screen.query_one(ExchangeList)
         listing.cursor = 1
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         listing.focus()
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert not listing.display and not listing.has_focus  # the list makes room
+        await until(pilot, lambda: not listing.display and not listing.has_focus,
+                    what="the list out of the way")  # the list makes room
         detail = app.screen.query_one("#detail")
         assert detail.has_focus_within
         assert detail.region.height > SIZE[1] // 2
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        assert listing.display and listing.has_focus and listing.cursor == 1
+        await until(pilot, lambda: listing.display and listing.has_focus, what="the list back")
+        assert listing.cursor == 1
 
 
 async def test_save_an_attachment_from_the_list(tmp_path: Path) -> None:
@@ -274,16 +274,15 @@ async def test_save_an_attachment_from_the_list(tmp_path: Path) -> None:
         await loaded(pilot, 6)
         listing = app.screen.query_one(ExchangeList)
         listing.cursor = 0  # CreatePostScanJob: nothing to save
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         listing.focus()
         await pilot.press("s")
         await until(pilot, lambda: any("no attachments" in n.message for n in app._notifications),
                     what="the warning")
         listing.cursor = 1  # a SendImage; the detail shows its Decoded tab
-        await pilot.pause(0.3)
+        await detail_drawn(pilot)
         assert app.screen.query_one("#detail-tabs", TabbedContent).active == "decoded"
         await pilot.press("s")
-        await pilot.pause(0.2)
         await answer(pilot, str(target))
         await until(pilot, target.exists, what="attachment saved")
     flow = app.session.flows.get(app.session.store.rows[1].id)
