@@ -11,7 +11,6 @@ from dspscope.rules import Engine, Subject
 from dspscope.wsdsp import AttachmentData, build
 from tests.rules.support import (
     OTHER,
-    PSP as PSP_ID,
     PNG,
     TOKEN,
     create,
@@ -20,6 +19,9 @@ from tests.rules.support import (
     rules_of,
     send_image,
     subject,
+)
+from tests.rules.support import (
+    PSP as PSP_ID,
 )
 
 
