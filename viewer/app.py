@@ -16,8 +16,9 @@ from textual.binding import Binding
 
 from dspscope.viewer.commands import ViewerCommands
 from dspscope.viewer.inbox import Inbox
-from dspscope.viewer.messages import ProxyState, RowsChanged
+from dspscope.viewer.messages import InterceptChanged, LogLines, Progress, ProxyState, RowsChanged
 from dspscope.viewer.safe import printable
+from dspscope.viewer.screens.help import HelpScreen
 from dspscope.viewer.screens.main import MainScreen
 from dspscope.viewer.session import Session
 from dspscope.viewer.sources import Source
@@ -33,8 +34,9 @@ FREEZE_EVERY = 2_000
 
 class DspscopeApp(App[None]):
     TITLE = "dspscope"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "widgets/widgets.tcss"]
     COMMANDS = App.COMMANDS | {ViewerCommands}
+    HELP_TITLE = "everywhere"  # its group in the help screen
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -113,14 +115,14 @@ class DspscopeApp(App[None]):
                 else:
                     self.paused.discard(row.id)
             self.session.add_batch(batch)
-        for line in delivery.logs:
-            main.log_panel.add(line.level, line.text, line.stamp)
+        if delivery.logs:
+            main.post_message(LogLines([(line.level, line.text, line.stamp) for line in delivery.logs]))
         for text, severity in delivery.notices:
             self.say(text, severity)
         if delivery.state is not None:
             main.post_message(ProxyState(*delivery.state))
         if delivery.progress is not None:
-            main.status_bar.progress = delivery.progress
+            main.post_message(Progress(delivery.progress))
         self._unfrozen += sum(len(batch.items) for batch in delivery.batches)
         if self._unfrozen >= FREEZE_EVERY:
             # Rows live as long as the session: keep the cyclic collector from
@@ -159,8 +161,6 @@ class DspscopeApp(App[None]):
         return finder() if callable(finder) else None
 
     def action_help(self) -> None:
-        from dspscope.viewer.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -177,7 +177,7 @@ class DspscopeApp(App[None]):
             return
         current = self.intercept_filter
         if current is None and self.main is not None:
-            current = self.main.query_one("#filter-input").value  # type: ignore[attr-defined]
+            current = self.main.filter_text
 
         def chosen(text: str | None) -> None:
             if text is None:
@@ -202,8 +202,7 @@ class DspscopeApp(App[None]):
         control.set_filter(text)
         self.intercept_filter = text
         if self.main is not None:
-            self.main.status_bar.intercept = text
-            self.main.status_bar.refresh_text()
+            self.main.post_message(InterceptChanged(text))
         self.say("Intercept off." if text is None else
                  f"Intercepting requests matching: {text or 'everything'}")
 

@@ -32,7 +32,7 @@ class ViewerCommands(Provider):
         if main is not None:
             for view in ("exchanges", "jobs", "rules", "log"):
                 yield (f"Show {view}", partial(main.action_view, view), "")
-            yield ("Clear the filter", partial(main.query_one("#filter-bar").set_value, ""), "")  # type: ignore[attr-defined]
+            yield ("Clear the filter", partial(main.set_filter, ""), "")
             yield ("Follow newest exchanges", main.action_follow, "")
             yield ("Open the job of the selected exchange", main.action_open_job, "")
         if app.source.intercept is not None:
@@ -41,13 +41,13 @@ class ViewerCommands(Provider):
             yield ("Intercept: forward all paused requests", app.action_forward_all, "")
         rules = app.source.rules
         if rules is not None and main is not None:
-            panel = main.query_one("#rules-panel")
-            yield ("Rules: reload the rule files", panel.reload, "")  # type: ignore[attr-defined]
-            yield ("Rules: load a preset…", panel.choose_preset, "")  # type: ignore[attr-defined]
-            for rule in panel.query_one("#rule-list").rules:  # type: ignore[attr-defined]
+            panel = main.rules_panel
+            yield ("Rules: reload the rule files", panel.reload, "")
+            yield ("Rules: load a preset…", panel.choose_preset, "")
+            for rule in panel.rules:
                 verb = "off" if rule.enabled else "on"
                 yield (f"Rules: switch {verb} {printable(rule.name, limit=60)}",
-                       partial(panel.toggle, rule), "")  # type: ignore[attr-defined]
+                       partial(panel.toggle, rule), "")
 
     async def discover(self) -> Hits:
         for name, run, help_text in self._commands():

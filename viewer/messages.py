@@ -41,3 +41,34 @@ class ProxyState(Message):
 
     text: str
     level: str = "ok"
+
+
+@dataclass
+class LogLines(Message):
+    """Lines for the Log view: (level, text, time stamp) each."""
+
+    lines: list[tuple[str, str, float | None]]
+
+
+@dataclass
+class Progress(Message):
+    """Loading or filtering progress to show ("" when idle)."""
+
+    text: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Progress)
+
+
+@dataclass
+class InterceptChanged(Message):
+    """Intercept now pauses requests matching ``filter`` ("" all; None: off)."""
+
+    filter: str | None
+
+
+@dataclass
+class ShowExchange(Message):
+    """Select this exchange in the main screen's list (clearing the filter if it hides it)."""
+
+    exchange_id: str

@@ -304,3 +304,18 @@ async def test_a_view_that_shrinks_before_the_list_knows_draws_blanks() -> None:
         listing.sync(changed=True)
         await until(pilot, lambda: listing.count == 3, what="the list synced to the view")
         assert listing.cursor == 2
+
+
+def test_help_groups_come_from_each_class_s_bindings() -> None:
+    from dspscope.viewer.app import DspscopeApp
+    from dspscope.viewer.screens.help import binding_groups
+    from dspscope.viewer.screens.main import MainScreen
+
+    groups = binding_groups(DspscopeApp, MainScreen())
+    titles = [title for title, _ in groups]
+    assert titles[:2] == ["everywhere", "main screen"]  # where help was opened, first
+    assert {"job timeline", "intercept editor", "replay", "rules view", "filter bar",
+            "attachments tab", "lists (exchanges, jobs, timeline)"} <= set(titles)
+    assert len(titles) == len(set(titles))
+    keys = {(title, b.key) for title, bindings in groups for b in bindings}
+    assert ("main screen", "z") in keys and ("intercept editor", "ctrl+g") in keys

@@ -15,13 +15,9 @@ from dspscope.viewer.safe import literal
 
 
 class Choose(ModalScreen[str | None]):
+    HELP_TITLE = "choices"  # its group in the help screen
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    Choose { align: center middle; }
-    Choose > Vertical { width: 80; max-width: 95%; height: auto; max-height: 80%;
-                        border: thick $primary; background: $surface; padding: 0 1; }
-    Choose OptionList { height: auto; max-height: 20; }
-    """
+    CSS_PATH = "choose.tcss"
 
     def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
         super().__init__()

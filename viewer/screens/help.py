@@ -1,20 +1,30 @@
-"""``?``: every key of every part of the viewer, and the filter language.
+"""``?``: the keys of every part of the viewer, and the filter language.
 
-The key list is read from the BINDINGS of the classes themselves, so it
-cannot drift from what the keys really do."""
+Nothing here lists them by hand: each screen and widget of the viewer (the
+modules of ``viewer.screens`` and ``viewer.widgets``) that declares
+BINDINGS is a group, titled by its ``HELP_TITLE``; the app's own bindings
+come first, then the screen help was opened from and its widgets, then the
+others.  A key added to a class shows here by itself."""
 
 from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterable, Iterator
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from dspscope.viewer import filters
+from dspscope.viewer import filters, screens, widgets
 
+#: Keys that are not bindings of ours (Textual's own, and the mouse).
 EXTRA_KEYS = (
     ("everywhere", "ctrl+p", "command palette (every action by name)"),
     ("everywhere", "tab / shift+tab", "move between the list, the detail and the filter bar"),
@@ -25,42 +35,47 @@ EXTRA_KEYS = (
 )
 
 
-def binding_groups() -> list[tuple[str, list[Binding]]]:
-    from dspscope.viewer.app import DspscopeApp
-    from dspscope.viewer.screens.intercept import InterceptScreen
-    from dspscope.viewer.screens.job import JobScreen
-    from dspscope.viewer.screens.main import MainScreen
-    from dspscope.viewer.screens.replay import ReplayScreen
-    from dspscope.viewer.widgets.attachments import Attachments
-    from dspscope.viewer.widgets.filter_bar import FilterBar
-    from dspscope.viewer.widgets.row_list import RowList
-    from dspscope.viewer.widgets.rules_panel import RuleList
+def title_of(owner: type) -> str:
+    return str(owner.__dict__.get("HELP_TITLE") or owner.__name__)
 
-    groups: list[tuple[str, list[Binding]]] = []
-    for title, owner in (
-        ("everywhere", DspscopeApp),
-        ("main screen", MainScreen),
-        ("lists (exchanges, jobs, timeline)", RowList),
-        ("attachments tab", Attachments),
-        ("filter bar", FilterBar),
-        ("rules view", RuleList),
-        ("job timeline", JobScreen),
-        ("intercept editor", InterceptScreen),
-        ("replay", ReplayScreen),
-    ):
-        found = [b for b in owner.BINDINGS if isinstance(b, Binding)]
-        found += [Binding(*b) for b in owner.BINDINGS if isinstance(b, tuple)]
-        groups.append((title, found))
-    return groups
+
+def own_bindings(owner: type) -> list[Binding]:
+    """The bindings ``owner`` itself declares (not those it inherits)."""
+    declared: list[BindingType] = list(owner.__dict__.get("BINDINGS", ()))
+    return [b if isinstance(b, Binding) else Binding(*b) for b in declared]
+
+
+def viewer_classes() -> Iterator[type[DOMNode]]:
+    """Every screen and widget class of the viewer, module by module."""
+    for package in (screens, widgets):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for _name, value in inspect.getmembers(module, inspect.isclass):
+                if issubclass(value, DOMNode) and value.__module__ == module.__name__:
+                    yield value
+
+
+def _declaring(classes: Iterable[type]) -> Iterator[type]:
+    """Each class and its viewer base classes that declare BINDINGS."""
+    for cls in classes:
+        for base in reversed(cls.__mro__):
+            if base.__module__.startswith("dspscope.viewer.") and own_bindings(base):
+                yield base
+
+
+def binding_groups(app: type, here: Screen[object] | None = None) -> list[tuple[str, list[Binding]]]:
+    """(title, bindings) of the app, then of ``here`` and its widgets, then of the rest."""
+    near: list[type] = []
+    if here is not None:
+        near = [type(here), *(type(node) for node in here.walk_children())]
+    order = dict.fromkeys([app, *_declaring(near), *_declaring(viewer_classes())])
+    return [(title_of(owner), own_bindings(owner)) for owner in order
+            if own_bindings(owner) and owner is not HelpScreen]
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close help")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 100; max-width: 96%; height: 90%;
-                                  border: thick $primary; background: $surface; padding: 0 1; }
-    """
+    CSS_PATH = "help.tcss"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -75,7 +90,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("does", ratio=1)
         for where, key, does in EXTRA_KEYS:
             table.add_row(where, key, does)
-        for title, bindings in binding_groups():
+        beneath = [s for s in self.app.screen_stack if s is not self]
+        here = beneath[-1] if beneath else None
+        for title, bindings in binding_groups(type(self.app), here):
             for binding in bindings:
                 keys = ", ".join(self.app.get_key_display(Binding(k.strip(), binding.action))
                                  for k in binding.key.split(","))

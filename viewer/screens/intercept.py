@@ -47,17 +47,14 @@ def fault_answer(request_body: bytes, content_type: str | None, subcode: str) ->
 
 
 class InterceptScreen(Screen[None]):
+    HELP_TITLE = "intercept editor"  # its group in the help screen
     BINDINGS = [
         Binding("ctrl+f", "forward", "Forward"),
         Binding("ctrl+g", "answer_fault", "Answer with a fault"),
         Binding("ctrl+r", "revert", "Revert edits"),
         Binding("escape", "app.pop_screen", "Back (stays paused)"),
     ]
-    DEFAULT_CSS = """
-    InterceptScreen #intercept-head { height: auto; padding: 0 1; background: $warning-muted; }
-    InterceptScreen TextArea { height: 1fr; }
-    InterceptScreen VerticalScroll { height: 1fr; }
-    """
+    CSS_PATH = "intercept.tcss"
 
     app: DspscopeApp
 

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from dspscope.viewer import format as fmt
-from dspscope.viewer.messages import RowsChanged
+from dspscope.viewer.messages import RowsChanged, ShowExchange
 from dspscope.viewer.safe import literal
 from dspscope.viewer.store import Row
 from dspscope.viewer.widgets.detail import Detail
@@ -61,16 +61,13 @@ def summary_text(job: Job, rows: list[Row]) -> Text:
 
 
 class JobScreen(Screen[None]):
+    HELP_TITLE = "job timeline"  # its group in the help screen
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("o", "go_to_exchange", "Show in exchanges"),
         *Detail.TAB_BINDINGS,
     ]
-    DEFAULT_CSS = """
-    JobScreen #job-summary { height: auto; padding: 0 1; background: $panel; }
-    JobScreen Timeline { height: 1fr; min-height: 5; }
-    JobScreen Detail { height: 1fr; border-top: solid $primary-muted; }
-    """
+    CSS_PATH = "job.tcss"
 
     app: DspscopeApp
 
@@ -124,4 +121,4 @@ class JobScreen(Screen[None]):
         if row is None or main is None:
             return
         self.app.pop_screen()
-        main.select_exchange(row.id)
+        main.post_message(ShowExchange(row.id))

@@ -14,7 +14,16 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from dspscope.viewer.filters import FilterError, parse
-from dspscope.viewer.messages import FilterApplied, FilterSubmitted, ProxyState, RowsChanged
+from dspscope.viewer.messages import (
+    FilterApplied,
+    FilterSubmitted,
+    InterceptChanged,
+    LogLines,
+    Progress,
+    ProxyState,
+    RowsChanged,
+    ShowExchange,
+)
 from dspscope.viewer.safe import literal
 from dspscope.viewer.store import Row
 from dspscope.viewer.widgets.detail import Detail
@@ -38,6 +47,7 @@ THREAD_FILTER_ROWS = 300_000
 
 
 class MainScreen(Screen[None]):
+    HELP_TITLE = "main screen"  # its group in the help screen
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("1", "view('exchanges')", "Exchanges", show=False),
@@ -51,15 +61,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False),
         *Detail.TAB_BINDINGS,
     ]
-    DEFAULT_CSS = """
-    #title { height: 1; background: $primary; color: $text; padding: 0 1; text-style: bold; }
-    #views { height: 1fr; }
-    #views > ContentSwitcher { height: 1fr; }
-    #views TabPane { height: 1fr; padding: 0; }
-    #exchanges-pane ExchangeList { height: 1fr; min-height: 5; }
-    #exchanges-pane Detail { height: 1fr; border-top: solid $primary-muted; }
-    #exchanges-pane.-zoomed ExchangeList { display: none; }
-    """
+    CSS_PATH = "main.tcss"
 
     app: DspscopeApp
 
@@ -115,6 +117,19 @@ class MainScreen(Screen[None]):
     def log_panel(self) -> LogPanel:
         return self.query_one(LogPanel)
 
+    @property
+    def filter_text(self) -> str:
+        """What the filter bar holds now."""
+        return self.query_one(FilterBar).value
+
+    def set_filter(self, text: str) -> None:
+        """Filter the exchanges by ``text`` (as if typed in the filter bar)."""
+        self.query_one(FilterBar).set_value(text)
+
+    @property
+    def rules_panel(self) -> RulesPanel:
+        return self.query_one(RulesPanel)
+
     def focus_next_list(self) -> None:
         active = self.query_one("#views", TabbedContent).active
         target = {"exchanges": "#exchange-list", "jobs": "#job-list", "rules": "#rule-list",
@@ -140,6 +155,21 @@ class MainScreen(Screen[None]):
         status = self.status_bar
         status.proxy, status.level = message.text, message.level
         status.refresh_text()
+
+    def on_progress(self, message: Progress) -> None:
+        self.status_bar.progress = message.text
+        self.status_bar.refresh_text()
+
+    def on_intercept_changed(self, message: InterceptChanged) -> None:
+        self.status_bar.intercept = message.filter
+        self.status_bar.refresh_text()
+
+    def on_log_lines(self, message: LogLines) -> None:
+        for level, text, stamp in message.lines:
+            self.log_panel.add(level, text, stamp)
+
+    def on_show_exchange(self, message: ShowExchange) -> None:
+        self.select_exchange(message.exchange_id)
 
     # ------------------------------------------------------------ filter
 

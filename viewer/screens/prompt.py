@@ -12,13 +12,9 @@ from textual.widgets import Input, Label
 
 
 class Prompt(ModalScreen[str | None]):
+    HELP_TITLE = "prompts"  # its group in the help screen
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    Prompt { align: center middle; }
-    Prompt > Vertical { width: 90; max-width: 95%; height: auto; border: thick $primary;
-                        background: $surface; padding: 0 1; }
-    Prompt #prompt-hint { color: $text-muted; }
-    """
+    CSS_PATH = "prompt.tcss"
 
     def __init__(self, question: str, value: str = "", hint: str = "") -> None:
         super().__init__()

@@ -53,17 +53,12 @@ def differences_text(result: Any) -> Text:
 
 
 class ReplayScreen(Screen[None]):
+    HELP_TITLE = "replay"  # its group in the help screen
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "again", "Replay again"),
     ]
-    DEFAULT_CSS = """
-    ReplayScreen #replay-head { height: auto; padding: 0 1; background: $panel; }
-    ReplayScreen Horizontal { height: 2fr; }
-    ReplayScreen #replay-old, ReplayScreen #replay-new { width: 1fr; border: round $primary-muted; }
-    ReplayScreen #replay-old > Static, ReplayScreen #replay-new > Static { width: auto; }
-    ReplayScreen #replay-differences { height: 1fr; border-top: solid $primary-muted; padding: 0 1; }
-    """
+    CSS_PATH = "replay.tcss"
 
     app: DspscopeApp
 

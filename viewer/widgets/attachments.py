@@ -21,15 +21,12 @@ PREVIEW_ROWS = 40
 class Attachments(VerticalScroll):
     """``n``/``p`` pick the attachment, ``s`` saves it (through the app)."""
 
+    HELP_TITLE = "attachments tab"  # its group in the help screen
     BINDINGS = [
         ("n", "pick(1)", "Next attachment"),
         ("p", "pick(-1)", "Previous attachment"),
         ("s", "save", "Save attachment"),
     ]
-    DEFAULT_CSS = """
-    Attachments { height: 1fr; }
-    Attachments > #attachment-summary { margin-bottom: 1; }
-    """
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

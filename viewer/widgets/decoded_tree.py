@@ -20,8 +20,6 @@ class DecodedTree(Tree[None]):
     """Request and response: addressing, body fields (vendor extensions
     included), fault and attachments.  Labels are always literal text."""
 
-    DEFAULT_CSS = "DecodedTree { background: $surface; }"
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(Text("exchange"), **kwargs)
         self.show_root = False

@@ -29,13 +29,6 @@ class Detail(Vertical):
         Binding("left_square_bracket", "detail_tab(-1)", "Previous detail tab", show=False),
         Binding("right_square_bracket", "detail_tab(1)", "Next detail tab", show=False),
     ]
-    DEFAULT_CSS = """
-    Detail { height: 1fr; }
-    Detail TabbedContent { height: 1fr; }
-    Detail TabPane { height: 1fr; padding: 0; }
-    Detail ScrollableContainer { height: 1fr; background: $surface; }
-    Detail ScrollableContainer > Static { width: auto; min-width: 100%; }
-    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -20,14 +20,8 @@ PLACEHOLDER = "filter: op:SendImage job:264a status:>=400 fault device:10.0.0.5 
 class FilterBar(Horizontal):
     """Posts FilterSubmitted; shows how many rows matched or why the query is wrong."""
 
+    HELP_TITLE = "filter bar"  # its group in the help screen
     BINDINGS = [Binding("escape", "leave", "Back to the list", show=False)]
-    DEFAULT_CSS = """
-    FilterBar { height: 1; }
-    FilterBar Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $boost; }
-    FilterBar Input:focus { border: none; background: $boost; }
-    FilterBar #filter-result { width: auto; max-width: 60; padding: 0 1; color: $text-muted; }
-    FilterBar #filter-result.-error { color: $text-error; }
-    """
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

@@ -15,8 +15,6 @@ MAX_LINES = 5000
 class LogPanel(Log):
     """Lines with a time stamp and level; captured text made printable."""
 
-    DEFAULT_CSS = "LogPanel { background: $surface; }"
-
     def __init__(self, **kwargs: object) -> None:
         super().__init__(max_lines=MAX_LINES, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
 

@@ -50,21 +50,7 @@ class RowList(ScrollView, can_focus=True):
         "row-list--paused",
         "row-list--accent",
     }
-    DEFAULT_CSS = """
-    RowList { background: $surface; overflow-x: hidden; }
-    RowList > .row-list--header { text-style: bold; background: $panel; color: $text-muted; }
-    RowList > .row-list--cursor { background: $block-cursor-blurred-background; }
-    RowList:focus > .row-list--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground;
-    }
-    RowList > .row-list--fault { color: $text-error; }
-    RowList > .row-list--error { color: $text-error; text-style: bold; }
-    RowList > .row-list--warning { color: $text-warning; }
-    RowList > .row-list--rule { color: $text-accent; }
-    RowList > .row-list--dim { color: $text-disabled; }
-    RowList > .row-list--paused { color: $text-warning; text-style: bold reverse; }
-    RowList > .row-list--accent { color: $text-primary; }
-    """
+    HELP_TITLE = "lists (exchanges, jobs, timeline)"  # its group in the help screen
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),

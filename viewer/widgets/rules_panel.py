@@ -27,6 +27,7 @@ HELP_LINE = "space: switch a rule on/off   r: reload the rule files   p: load a 
 class RuleList(RowList):
     COLUMNS = (Column("on", 3), Column("rule", 24), Column("hits", 7, right=True),
                Column("what it does", 0))
+    HELP_TITLE = "rules view"  # its group in the help screen
     BINDINGS = [
         Binding("space,enter", "switch", "On/off"),
         Binding("r", "reload", "Reload rules"),
@@ -74,15 +75,14 @@ class RuleList(RowList):
 
 
 class RulesPanel(Vertical):
-    DEFAULT_CSS = """
-    RulesPanel { height: 1fr; }
-    RulesPanel #rules-help { height: auto; padding: 0 1; color: $text-muted; }
-    RulesPanel RuleList { height: 1fr; }
-    """
-
     def __init__(self, control: RulesControl | None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.control = control
+
+    @property
+    def rules(self) -> list[RuleInfo]:
+        """The rules as last shown."""
+        return self.query_one(RuleList).rules
 
     def compose(self) -> ComposeResult:
         yield Static(id="rules-help")

@@ -11,12 +11,6 @@ from dspscope.viewer.safe import literal
 class StatusBar(Static):
     """Source, counts, intercept state and the proxy's health, in one line."""
 
-    DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
-    StatusBar.-error { background: $error-muted; }
-    StatusBar.-warning { background: $warning-muted; }
-    """
-
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.source = ""
