@@ -12,6 +12,7 @@ from dspscope.wsdsp import AttachmentData, build
 from tests.rules.support import (
     OTHER,
     PNG,
+    PSP,
     TOKEN,
     create,
     engine,
@@ -99,8 +100,8 @@ def test_a_response_rule_can_test_the_request_it_answers() -> None:
     e = engine("  - {name: refuse-admin, match: {operation: CreatePostScanJob, "
                "request_xpath: \"//dsp:UserIdentifier = 'S-1-5-21-1-2-3-500'\"}, "
                "action: {fault: InvalidArgs}}\n")
-    admin = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-500", psp_id=PSP_ID)
-    other = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-501", psp_id=PSP_ID)
+    admin = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-500", psp_id=PSP)
+    other = build.create_post_scan_job(to="https://s/ScanServer", user="S-1-5-21-1-2-3-501", psp_id=PSP)
     for request, hit in ((admin, True), (other, False)):
         answer = build.response(request, {"JobToken": TOKEN})
         assert fired(e, subject(answer, "response", request=request)) == (["refuse-admin"] if hit else [])
