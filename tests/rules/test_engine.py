@@ -21,9 +21,6 @@ from tests.rules.support import (
     send_image,
     subject,
 )
-from tests.rules.support import (
-    PSP as PSP_ID,
-)
 
 
 def images(n: int, token: str = TOKEN, side: str = "request") -> list[Subject]:
