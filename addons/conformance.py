@@ -20,8 +20,7 @@ from mitmproxy.flow import Flow
 
 from dspscope import junit
 from dspscope.addons.decoded import message
-from dspscope.addons.index import message_of
-from dspscope.addons.metadata import analyze, waited
+from dspscope.addons.metadata import analyze, message_of, waited
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 

@@ -37,7 +37,6 @@ try:
 except ImportError:  # a checkout whose environment predates the dependency
     orjson = None  # type: ignore[assignment]
 
-from dspscope.wsdsp.messages import Fault, Message
 
 SUFFIX = ".index"
 VERSION = 1
@@ -170,23 +169,3 @@ class IndexReader:
                 at += len(line)
 
 
-def message_of(data: Mapping[str, Any] | None) -> Message | None:
-    """A Message from its ``to_json()`` form: what the job tracker reads."""
-    if not data:
-        return None
-    fault = data.get("fault")
-    return Message(
-        protocol=data.get("protocol") or "not-soap",
-        kind=data.get("kind") or "unknown",
-        operation=data.get("operation"),
-        action=data.get("action"),
-        message_id=data.get("message_id"),
-        relates_to=data.get("relates_to"),
-        to=data.get("to"),
-        job_token=data.get("job_token"),
-        soap_version=data.get("soap_version"),
-        fields=data.get("fields") or {},
-        fault=Fault(code=fault.get("code") or "", subcode=fault.get("subcode"),
-                    reason=fault.get("reason"), detail=fault.get("detail"))
-        if isinstance(fault, Mapping) else None,
-    )

@@ -9,11 +9,12 @@ write the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from mitmproxy import http
 
-from dspscope.wsdsp import Message
+from dspscope.wsdsp import Fault, Message
 from dspscope.wsdsp.jobs import JobTracker, Observation
 
 METADATA_KEY = "dspscope"
@@ -126,3 +127,26 @@ def record(flow: http.HTTPFlow) -> dict[str, Any]:
     if not isinstance(meta, dict):
         meta = flow.metadata[METADATA_KEY] = {}
     return meta
+
+
+def message_of(data: Mapping[str, Any] | None) -> Message | None:
+    """A Message from its ``to_json()`` form: what the job tracker reads (the
+    record's request and response; captures indexed or saved)."""
+    if not data:
+        return None
+    fault = data.get("fault")
+    return Message(
+        protocol=data.get("protocol") or "not-soap",
+        kind=data.get("kind") or "unknown",
+        operation=data.get("operation"),
+        action=data.get("action"),
+        message_id=data.get("message_id"),
+        relates_to=data.get("relates_to"),
+        to=data.get("to"),
+        job_token=data.get("job_token"),
+        soap_version=data.get("soap_version"),
+        fields=data.get("fields") or {},
+        fault=Fault(code=fault.get("code") or "", subcode=fault.get("subcode"),
+                    reason=fault.get("reason"), detail=fault.get("detail"))
+        if isinstance(fault, Mapping) else None,
+    )

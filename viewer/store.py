@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dspscope.addons.metadata import message_of
 from dspscope.viewer.filters import SEVERITY_RANK, Documents, Query, parse
 from dspscope.wsdsp.jobs import Job, JobTracker
-from dspscope.wsdsp.messages import Fault, Message
 
 KEY_VALUES_LIMIT = 300
 
@@ -166,28 +166,6 @@ def _values(node: Any, budget: int) -> list[str]:
         budget -= len(text) + 1
         out.append(text)
     return out
-
-
-def message_of(data: Mapping[str, Any] | None) -> Message | None:
-    """A Message from its ``to_json()`` form: enough for the job tracker."""
-    if not data:
-        return None
-    fault = data.get("fault")
-    return Message(
-        protocol=data.get("protocol") or "not-soap",
-        kind=data.get("kind") or "unknown",
-        operation=data.get("operation"),
-        action=data.get("action"),
-        message_id=data.get("message_id"),
-        relates_to=data.get("relates_to"),
-        to=data.get("to"),
-        job_token=data.get("job_token"),
-        soap_version=data.get("soap_version"),
-        fields=data.get("fields") or {},
-        fault=Fault(code=fault.get("code") or "", subcode=fault.get("subcode"),
-                    reason=fault.get("reason"), detail=fault.get("detail"))
-        if isinstance(fault, Mapping) else None,
-    )
 
 
 class Store:

@@ -12,15 +12,11 @@ import time
 
 
 async def serve(args: argparse.Namespace) -> int:
-    from dspscope.cli import UsageError
     from dspscope.cli.running import until_signal
     from dspscope.sim.listener import WILDCARD_HOSTS
     from dspscope.sim.server import ScanServer
 
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
-    if args.no_tls and (args.cert or args.key):
-        raise UsageError("--cert/--key make no sense with --no-tls")
+    _check_listening(args)
     server = ScanServer(
         args.host,
         args.port,
@@ -59,10 +55,7 @@ async def scan(args: argparse.Namespace) -> int:
     from dspscope.sim.listener import WILDCARD_HOSTS
     from dspscope.sim.scanner import ScannerModel, SimulatedScanner
 
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
-    if args.no_tls and (args.cert or args.key):
-        raise UsageError("--cert/--key make no sense with --no-tls")
+    _check_listening(args)
     if not 1 <= args.sheets <= 1000:
         raise UsageError(f"--sheets {args.sheets}: give 1 to 1000")
     scanner = SimulatedScanner(
@@ -87,6 +80,16 @@ async def scan(args: argparse.Namespace) -> int:
         _say("stopping")
         await scanner.stop()
     return 0
+
+
+def _check_listening(args: argparse.Namespace) -> None:
+    """The options a listening role (server, scanner) shares."""
+    from dspscope.cli import UsageError
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port (0-65535)")
+    if args.no_tls and (args.cert or args.key):
+        raise UsageError("--cert/--key make no sense with --no-tls")
 
 
 def _say(line: str) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from dspscope.addons.metadata import message_of
 from dspscope.viewer.session import Session, prepare
-from dspscope.viewer.store import Store, message_of
+from dspscope.viewer.store import Store
 from dspscope.wsdsp.jobs import JobState
 from tests.helpers import eventually
 from tests.viewer.factory import sample
