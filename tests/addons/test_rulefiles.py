@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dspscope import rules
 from dspscope.addons.rulefiles import RuleFiles
+from tests.helpers import eventually_async
 
 
 def rule_file(tmp_path: Path, body: str, name: str = "rules.yaml") -> str:
@@ -74,9 +75,7 @@ async def test_watch_picks_up_a_changed_file(tmp_path: Path) -> None:
     try:
         Path(path).write_text("seed: 1\nrules:\n  - {name: b, match: {nth: 1}, action: {delay: 1}}\n")
         os.utime(path, ns=(1, 1))
-        async with asyncio.timeout(10):
-            while names(files) != ["b"]:
-                await asyncio.sleep(0.01)
+        await eventually_async(lambda: names(files) == ["b"], 10, "the changed file's rule loaded")
     finally:
         watcher.cancel()
     assert names(files) == ["b"]

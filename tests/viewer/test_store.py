@@ -174,19 +174,19 @@ def test_xpath_filters_read_the_flows_bodies() -> None:
 
 def _load_capture(path: Any, count: int) -> Session:
     """A session with the first ``count`` exchanges of a capture loaded."""
-    import time
-
     from dspscope.viewer.inbox import Inbox
     from dspscope.viewer.sources import CaptureSource
 
     inbox, session = Inbox(), Session()
     source = CaptureSource([path])
     source.start(inbox)
-    deadline = time.monotonic() + 30
-    while len(session.store) < count and time.monotonic() < deadline:
+
+    def pumped() -> bool:
         for batch in inbox.take().batches:
             session.add_batch(batch)
-        time.sleep(0.05)
+        return len(session.store) >= count
+
+    eventually(pumped, 30, f"{count} exchanges of the capture in the store")
     assert source._thread is not None  # noqa: SLF001
     source._thread.join(30)  # noqa: SLF001 - the index is written when the read ends
     return session
