@@ -20,7 +20,7 @@ from mitmproxy.flow import Flow
 
 from dspscope import junit
 from dspscope.addons.decoded import message
-from dspscope.addons.metadata import analyze, message_of, waited
+from dspscope.addons.metadata import analyze, dropped_by, message_of, waited
 from dspscope.wsdsp.jobs import JobTracker
 from dspscope.wsdsp.messages import SEVERITY_ORDER
 
@@ -95,11 +95,14 @@ class Report:
         stamp = record.get("time") or flags.get("stamp") or 0.0
         kind = record.get("kind") or "exchange"
         if kind == "event":
-            seen = self.tracker.event(request, exchange_id=record["id"], time=stamp)
+            seen = self.tracker.event(request, exchange_id=record["id"], time=stamp,
+                                      dropped=dropped_by(record.get("rules")))
             self.events += 1
         else:
+            status = record.get("status")
             seen = self.tracker.exchange(request, response, device=flags.get("device", ""),
-                                         exchange_id=record["id"], time=stamp)
+                                         exchange_id=record["id"], time=stamp,
+                                         status=status if isinstance(status, int) else None)
             self.exchanges += 1
         job_token = record.get("job_token") or (seen.job.token if seen.job is not None else None)
         spent, held = record.get("duration_ms"), record.get("rule_delay_ms")

@@ -76,9 +76,14 @@ def dropped_by_rule(flow: http.HTTPFlow) -> bool:
     """Whether a rule dropped this flow's request (the rules addon records
     each rule it applied, with its actions, under "rules")."""
     meta = flow.metadata.get(METADATA_KEY)
-    applied = meta.get("rules") if isinstance(meta, dict) else None
-    return any(isinstance(r, dict) and not r.get("error") and "drop" in str(r.get("action", "")).split("+")
-               for r in applied or ())
+    return dropped_by(meta.get("rules") if isinstance(meta, dict) else None)
+
+
+def dropped_by(applied: Any) -> bool:
+    """Whether these rule records (flow metadata or a capture's index) drop."""
+    return isinstance(applied, list) and any(
+        isinstance(r, dict) and not r.get("error") and "drop" in str(r.get("action", "")).split("+")
+        for r in applied)
 
 
 def write_metadata(flow: http.HTTPFlow, meta: dict[str, Any]) -> dict[str, Any]:
