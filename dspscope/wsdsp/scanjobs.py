@@ -5,13 +5,18 @@ or cancels.  Later requests name the job by JobId alone (GetJobElements,
 CancelJob, the job events), so jobs are found by token or by JobId.
 
     CREATING --CreateScanJob ok--> OPEN     CREATING --fault--> FAILED
-    OPEN --RetrieveImage ok--> OPEN, or FINISHED with the last page
+    OPEN --RetrieveImage ok--> OPEN, or ENDED with the last page
            (one page from the platen; ImagesToTransfer pages when it says)
-    OPEN --RetrieveImage: ClientErrorNoImagesAvailable--> FINISHED (the
+    OPEN --RetrieveImage: ClientErrorNoImagesAvailable--> ENDED (the
            feeder is empty: that is how a feeder job ends)
-    OPEN --CancelJob ok--> FINISHED (Canceled)
+    OPEN --CancelJob ok--> CANCELED
     any --JobEndStateEvent--> FINISHED (its JobCompletedState)
     GetJobElements and JobStatusEvent are allowed in every state.
+
+ENDED and CANCELED are over for the client but not yet summarised: the
+scanner's job events may still come (they often arrive after the last
+page's response), and they belong in the job.  The job is summarised at its
+JobEndStateEvent, or when it has been idle a while, or at the end.
 
 Sequence finding codes (shared with WS-DSP): job.unknown-token,
 job.after-end, job.other-device.
@@ -78,13 +83,13 @@ class ScanJobs:
                                         f"{job.state.value}", ref=REF))
             return job
         if op == "CancelJob" and fault is None and response is not None:
-            self._end(job, "Canceled", time)
+            self._end(job, S.CANCELED, "Canceled", time)
         elif op == "RetrieveImage" and fault is not None and fault.subcode == END_OF_FEEDER:
-            self._end(job, "Completed", time)
+            self._end(job, S.ENDED, "Completed", time)
         elif op == "RetrieveImage" and response is not None and response.kind == "response":
             job.images += 1
             if job.images_wanted and job.images >= job.images_wanted:
-                self._end(job, "Completed", time)
+                self._end(job, S.ENDED, "Completed", time)
         return job
 
     def event(self, message: Message, time: float) -> Job | None:
@@ -99,7 +104,7 @@ class ScanJobs:
             reported = inner.get("ScansCompleted")
             if isinstance(reported, int):
                 job.images_reported = reported
-            self._end(job, state if isinstance(state, str) else "Completed", time)
+            self._end(job, S.FINISHED, state if isinstance(state, str) else "Completed", time)
         return job
 
     # ------------------------------------------------------------ internals
@@ -159,8 +164,8 @@ class ScanJobs:
         key = self._by_id.get(job_id)
         return self.tracker.jobs.get(key) if key is not None else None
 
-    def _end(self, job: Job, outcome: str, time: float) -> None:
-        job.state = S.FINISHED
+    def _end(self, job: Job, state: JobState, outcome: str, time: float) -> None:
+        job.state = state
         job.outcome = outcome
         job.ended_at = job.ended_at or time
 

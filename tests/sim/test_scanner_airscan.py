@@ -2,8 +2,9 @@
 scans from ``dspscope sim scanner`` through ``dspscope proxy``, and what it
 sent and received comes out of the capture decoded as WS-Scan.
 
-Needs the Debian packages sane-airscan and sane-utils (.ci/run installs
-them); skipped with that reason where they are missing.
+The sane-airscan tests need the Debian packages sane-airscan and sane-utils
+(.ci/run installs them) and are skipped with that reason where they are
+missing; the events test needs neither.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _airscan_missing() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(_airscan_missing()),
-                                                  reason=_airscan_missing() or "")]
+pytestmark = pytest.mark.e2e
+needs_airscan = pytest.mark.skipif(bool(_airscan_missing()), reason=_airscan_missing() or "")
 
 
 @pytest.fixture
@@ -90,6 +91,7 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@needs_airscan
 def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanner):
     proxy, port = _proxy(processes, scanner, "cap")
     out = tmp_path / "page.png"
@@ -154,6 +156,7 @@ def test_sane_airscan_scans_a_page_through_the_proxy(tmp_path, processes, scanne
         assert page.tobytes() == pixels
 
 
+@needs_airscan
 def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, processes, scanner):
     rules = tmp_path / "rules.yaml"
     rules.write_text(
@@ -188,3 +191,70 @@ def test_what_sane_airscan_does_when_retrieve_image_faults(tmp_path, processes, 
     assert status_query["operation"] == "GetScannerElements"
     names = status_query["request"]["fields"]["GetScannerElementsRequest"]["RequestedElements"]
     assert names["Name"] == ["wscn:ScannerStatus"]
+
+
+# ------------------------------------------------ events, without sane-airscan
+
+
+async def test_scan_events_come_through_the_proxy_into_the_job(tmp_path, processes):
+    """A client that subscribes (as Windows does) gets the scanner's job
+    events through the proxy's events listener, decoded as WS-Scan events and
+    counted in the job they belong to."""
+    import aiohttp
+    from aiohttp import web
+
+    from dspscope.sim.scanner import SimulatedScanner
+    from dspscope.wsdsp import build, encode, scanbuild
+    from dspscope.wsdsp.names import WSCN
+    from tests.helpers import eventually_async
+
+    received: list = []
+
+    async def sink(request: web.Request) -> web.Response:
+        received.append(decode(await request.read(), request.headers.get("Content-Type")))
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/sink", sink)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    sink_url = f"http://127.0.0.1:{runner.addresses[0][1]}/sink"
+    try:
+        async with SimulatedScanner(port=0, tls_on=False) as scanner:
+            proxy, port = _proxy(processes, scanner.port, "events")
+            url = f"http://127.0.0.1:{port}/WSDScan"
+            async with aiohttp.ClientSession() as session:
+                async def send(message):
+                    encoded = encode(message)
+                    async with session.post(url, data=encoded.content,
+                                            headers={"Content-Type": encoded.content_type}) as r:
+                        return decode(await r.read(), r.headers.get("Content-Type"),
+                                      request=message)
+
+                subscribed = await send(build.subscribe(
+                    to=url, notify_to=sink_url,
+                    actions=[f"{WSCN}/JobStatusEvent", f"{WSCN}/JobEndStateEvent"]))
+                assert subscribed.kind == "response", subscribed.fault
+                ticket = {"ScanTicket": {"DocumentParameters": {
+                    "Format": "png", "InputSource": "Platen",
+                    "MediaSides": {"MediaFront": {"Resolution": {"Width": 75, "Height": 75}}}}}}
+                created = await send(scanbuild.request("CreateScanJob", ticket, to=url))
+                job_id, token = created.body["JobId"], created.body["JobToken"]
+                page = await send(scanbuild.request("RetrieveImage", {
+                    "JobId": job_id, "JobToken": token,
+                    "DocumentDescription": {"DocumentName": "p"}}, to=url))
+                assert page.kind == "response" and page.attachments
+                await eventually_async(
+                    lambda: any(m.operation == "JobEndStateEvent" for m in received),
+                    what="the JobEndStateEvent at the client's sink")
+            proxy.stop(signal.SIGINT)
+    finally:
+        await runner.cleanup()
+    assert all(m.protocol == "ws-scan" and m.findings == () for m in received)
+    records = _records(tmp_path / "events.jsonl")
+    events = [r for r in records if r["kind"] == "event"]
+    assert {r["operation"] for r in events} >= {"JobStatusEvent", "JobEndStateEvent"}
+    assert all(r["request"]["protocol"] == "ws-scan" for r in events)
+    assert re.search(r"WS-Scan job \d+ \(.+\) from 127\.0\.0\.1: Completed, 1 image\(s\), "
+                     r"[1-9]\d* event\(s\)", proxy.stdout + proxy.stderr), proxy.output()

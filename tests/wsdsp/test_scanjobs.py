@@ -46,11 +46,13 @@ def test_a_platen_job_ends_with_its_one_page() -> None:
     assert (job.job_id, job.user, job.source) == (7, "alice", "Platen")
     seen = _retrieve(tracker, 7, "tok-7", time=3.0)
     assert seen.job is job and seen.findings == ()
-    assert job.images == 1 and job.state is JobState.FINISHED and job.outcome == "Completed"
+    assert job.images == 1 and job.state is JobState.ENDED and job.outcome == "Completed"
     assert tracker.job("tok-7") is job
-    summary = tracker.retire_if_done(job)
-    assert summary is not None and summary["protocol"] == "ws-scan" and summary["job_id"] == 7
-    assert summary["duration"] == 2.0
+    # Over for the client, but its events may still come: summarised later.
+    assert tracker.retire_if_done(job) is None and tracker.finish() == []
+    [summary] = tracker.evict(before=float("inf"))
+    assert summary["protocol"] == "ws-scan" and summary["job_id"] == 7
+    assert summary["duration"] == 2.0 and summary["outcome"] == "Completed"
 
 
 def test_a_feeder_job_ends_when_the_feeder_is_empty() -> None:
@@ -61,7 +63,7 @@ def test_a_feeder_job_ends_when_the_feeder_is_empty() -> None:
     assert job is not None and job.state is JobState.OPEN and job.images == 3
     seen = _retrieve(tracker, 8, "tok-8", fault="ClientErrorNoImagesAvailable")
     assert seen.findings == ()
-    assert job.state is JobState.FINISHED and job.outcome == "Completed" and job.faults == []
+    assert job.state is JobState.ENDED and job.outcome == "Completed" and job.faults == []
     assert tracker.finish() == []
 
 
@@ -70,7 +72,7 @@ def test_images_to_transfer_bounds_a_feeder_job() -> None:
     job = _create(tracker, "ADFDuplex", 9, "tok-9", images=2).job
     _retrieve(tracker, 9, "tok-9")
     _retrieve(tracker, 9, "tok-9")
-    assert job is not None and job.state is JobState.FINISHED
+    assert job is not None and job.state is JobState.ENDED
     late = _retrieve(tracker, 9, "tok-9")
     assert [f.code for f in late.findings] == ["job.after-end"]
 
@@ -85,8 +87,12 @@ def test_cancel_and_events_find_the_job_by_its_id() -> None:
     seen = tracker.exchange(cancel, roundtrip(scanbuild.response(cancel)), device="10.0.0.5",
                             exchange_id="x", time=3.0)
     assert seen.job is job and job is not None
-    assert job.state is JobState.FINISHED and job.outcome == "Canceled"
+    assert job.state is JobState.CANCELED and job.outcome == "Canceled"
     assert job.exchanges == ["c", "e", "x"] and job.events == 1
+    end = roundtrip(scanbuild.event("JobEndStateEvent", {"JobEndState": {
+        "JobId": 10, "JobCompletedState": "Canceled", "ScansCompleted": 0}}, to=URL))
+    assert tracker.event(end, exchange_id="z", time=4.0).job is job
+    assert job.state is JobState.FINISHED and tracker.retire_if_done(job) is not None
 
 
 def test_the_end_state_event_ends_a_job() -> None:
@@ -96,6 +102,7 @@ def test_the_end_state_event_ends_a_job() -> None:
         "JobId": 11, "JobCompletedState": "Aborted", "ScansCompleted": 0}}, to=URL))
     tracker.event(end, time=5.0)
     assert job is not None and job.outcome == "Aborted" and job.images_reported == 0
+    assert job.state is JobState.FINISHED
 
 
 def test_sequence_findings() -> None:
