@@ -184,7 +184,8 @@ class DspscopeApp(App[None]):
                 return
             self.set_intercept(text)
 
-        self.push_screen(Prompt("Pause requests matching (filter language; empty: all requests)",
+        self.push_screen(Prompt("Pause requests and responses matching (filter language; "
+                                "is:request or is:response for one side; empty: everything)",
                                 current or "", "enter: start intercepting   escape: cancel"), chosen)
 
     def set_intercept(self, text: str | None) -> None:
@@ -204,7 +205,7 @@ class DspscopeApp(App[None]):
         if self.main is not None:
             self.main.post_message(InterceptChanged(text))
         self.say("Intercept off." if text is None else
-                 f"Intercepting requests matching: {text or 'everything'}")
+                 f"Intercepting requests and responses matching: {text or 'everything'}")
 
     def action_intercept_off(self) -> None:
         self.set_intercept(None)
@@ -212,7 +213,7 @@ class DspscopeApp(App[None]):
     def action_forward_all(self) -> None:
         if self.source.intercept is not None:
             count = self.source.intercept.forward_all()
-            self.say(f"Forwarded {count} paused request(s).")
+            self.say(f"Forwarded {count} paused message(s).")
 
     # ---------------------------------------------------------------- replay
 

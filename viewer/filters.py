@@ -19,7 +19,9 @@ A query is words separated by spaces; a row must match every word::
 ``finding:CODE``    has a finding whose code contains CODE
 ``rule:NAME``       a rule whose name contains NAME acted on it
 ``has:WHAT``        findings, rules, fault, error, attachments, job, rewritten
-``is:WHAT``         fault, error, event, paused, pending, rewritten
+``is:WHAT``         fault, error, event, paused, pending, rewritten; request
+                    or response (intercept: pause only requests, or only
+                    the server's answers)
 ``xpath:EXPR``      the request or response XML matches the XPath
                     (prefixes: soap, wsa, dsp, psp, wse, ...); slow on
                     large captures, so it runs in the background
@@ -271,9 +273,12 @@ _FLAGS: dict[str, Callable[[Any], bool]] = {
     "event": lambda row: row.kind == "event",
     "paused": lambda row: row.paused,
     "pending": lambda row: row.pending,
+    # intercept: a request waits for its answer, a response has come
+    "request": lambda row: row.pending,
+    "response": lambda row: not row.pending and row.status is not None,
 }
 HAS = ("findings", "rules", "fault", "error", "attachments", "job", "rewritten")
-IS = ("fault", "error", "event", "paused", "pending", "rewritten")
+IS = ("fault", "error", "event", "paused", "pending", "rewritten", "request", "response")
 
 
 def _flag(field: str, allowed: tuple[str, ...]) -> Callable[[str], Predicate]:

@@ -107,6 +107,28 @@ class Bridge:
         self.paused[flow.id] = flow
         self._deliver(flow, record)
 
+    async def pause_response(self, flow: http.HTTPFlow) -> None:
+        """The server's answer, when it matches the intercept filter, waits
+        here (before Track: what is forwarded is what gets recorded) until
+        the UI forwards it, edited or not, or answers with a fault."""
+        query = self.query
+        if query is None or flow.response is None or flow.error is not None:
+            return
+        try:
+            record = record_of(flow)
+            if record.get("kind") == "event":
+                return  # the device's answer to an event is not the server's
+            record["findings"] = []  # judged when it is recorded
+            if not query.match(row_of(record, 0, **flags_of(flow))):
+                return
+        except Exception:  # noqa: BLE001 - intercept must never break traffic
+            logger.exception("intercept filter failed")
+            return
+        flow.intercept()
+        self.paused[flow.id] = flow
+        self._deliver(flow, record)
+        await flow.wait_for_resume()
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)
 
@@ -134,21 +156,28 @@ class Bridge:
         flow = self.paused.pop(exchange_id, None)
         if flow is None or not flow.intercepted:
             return
-        if content is not None and content != flow.request.raw_content:
+        side = "response" if flow.response is not None else "request"
+        message = flow.response if flow.response is not None else flow.request
+        if content is not None and content != message.raw_content:
             meta = flow.metadata.setdefault("dspscope", {})
-            meta.setdefault("original", {}).setdefault("request", flow.request.raw_content or b"")
+            meta.setdefault("original", {}).setdefault(side, message.raw_content or b"")
             meta.setdefault("rules", []).append(
-                {"name": INTERCEPT_RULE, "action": "edit", "side": "request"})
-            flow.request.content = content
+                {"name": INTERCEPT_RULE, "action": "edit", "side": side})
+            message.content = content
         flow.resume()
 
     def answer(self, exchange_id: str, answer: Answer) -> None:
+        """A paused request is answered in the server's place; a paused
+        response is replaced (the server's kept as the original)."""
         flow = self.paused.pop(exchange_id, None)
         if flow is None or not flow.intercepted:
             return
+        side = "response" if flow.response is not None else "request"
         meta = flow.metadata.setdefault("dspscope", {})
+        if flow.response is not None:
+            meta.setdefault("original", {}).setdefault("response", flow.response.raw_content or b"")
         meta.setdefault("rules", []).append(
-            {"name": INTERCEPT_RULE, "action": "answer", "side": "request"})
+            {"name": INTERCEPT_RULE, "action": "answer", "side": side})
         flow.response = http.Response.make(answer.status, answer.content,
                                            {"Content-Type": answer.content_type})
         flow.resume()
@@ -160,6 +189,19 @@ class Bridge:
             if flow.intercepted:
                 flow.resume()
         return len(flows)
+
+
+class ResponseGate:
+    """Runs just before Track: a response the intercept filter matches waits
+    in ``Bridge.pause_response`` until the UI lets it go."""
+
+    name = "dspscope_viewer_responses"
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self.bridge.pause_response(flow)
 
 
 class LiveSource(Source):
@@ -243,6 +285,7 @@ class LiveSource(Source):
             addons = chain.build()  # its headless printer stays off (below)
             at = next((i for i, a in enumerate(addons) if isinstance(a, Track)), len(addons) - 1)
             addons.insert(at + 1, self.bridge)
+            addons.insert(at, ResponseGate(self.bridge))  # responses pause before Track records them
             options = {**self.options, "dspscope_headless": False}
             self.runner = ProxyRunner(options, addons=addons, sets=self.sets,
                                       log_level=logging.INFO if self.verbose else logging.WARNING,

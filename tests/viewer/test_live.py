@@ -82,7 +82,7 @@ async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
     app = DspscopeApp(source)
     async with app.run_test(size=SIZE) as pilot:
         url = await started(pilot, source)
-        app.set_intercept("op:CreatePostScanJob")
+        app.set_intercept("op:CreatePostScanJob is:request")
 
         # 1. edit and forward: the server sees the edited request.
         call = asyncio.create_task(post(url, url))
@@ -134,6 +134,80 @@ async def test_intercept_edit_forward_then_answer_with_a_fault_then_replay(
         await until(pilot, lambda: "Same behaviour as recorded" in screen_text(pilot),
                     what="the comparison")
         assert len(server.jobs.jobs) == jobs_before + 1
+
+
+async def test_intercepted_responses_edit_fault_and_forward(server: ScanServer, tmp_path: Path) -> None:
+    """A real proxy between the simulated device and server: the server's
+    CreatePostScanJob answers pause.  The first is edited (the device gets
+    the edited JobToken), the second is answered with a spec fault instead
+    (the device retries), the retry's answer goes on unchanged."""
+    from dspscope.sim.device import SimulatedDevice
+    from dspscope.sim.results import DeviceOptions
+
+    fake = "00000000-0000-4000-8000-000000000000"
+    source = live_source(f"http://127.0.0.1:{server.port}", tmp_path)
+    app = DspscopeApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        url = await started(pilot, source)
+        app.set_intercept("op:CreatePostScanJob is:response")
+        device = SimulatedDevice(DeviceOptions(server=url, jobs=2, images=1, image_size=2_000,
+                                               backoff=0.05, request_timeout=60, seed=3))
+        run = asyncio.create_task(device.run())
+
+        # 1. the answer, edited: the device receives the edit
+        screen = await open_paused(pilot, app)
+        assert screen.side == "response" and "paused response (HTTP 200)" in screen_text(pilot)
+        editor = screen.query_one(TextArea)
+        [real] = [t for t in server.jobs.jobs]
+        assert real in editor.text
+        editor.text = editor.text.replace(real, fake)
+        await pilot.press("ctrl+f")
+        first = await until_row(pilot, app, lambda row: row.rules == ("intercept",))
+        assert first.rewritten and not first.paused and first.job == fake
+
+        # 2. the next answer replaced by a spec fault: the server's job stays unknown to the device
+        await open_paused(pilot, app)
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.2)
+        await pilot.press("down", "down", "down", "enter")  # ServerErrorTemporaryError
+        faulted = await until_row(pilot, app, lambda row: row.fault == "ServerErrorTemporaryError")
+        assert faulted.status == 500 and faulted.rules == ("intercept",)
+
+        # 3. the device resends; that answer goes on unchanged
+        await open_paused(pilot, app)
+        await pilot.press("ctrl+f")
+        results = await asyncio.wait_for(run, 60)
+        app.set_intercept(None)
+        assert results[0].token == fake and not results[0].ok  # the server never issued it
+        assert results[1].ok and results[1].token in server.jobs.jobs and results[1].retries == 1
+        assert results[1].faults == ["CreatePostScanJob: ServerErrorTemporaryError"]
+
+        # what was recorded: the edit's diff and the fault's original
+        flow = app.session.flow(first)
+        assert flow is not None
+        meta = flow.metadata["dspscope"]
+        assert real.encode() in meta["original"]["response"] and fake.encode() in flow.response.content
+        assert meta["rules"] == [{"name": "intercept", "action": "edit", "side": "response"}]
+        listing = app.screen.query_one(ExchangeList)
+        assert listing.select_row(first)
+        await pilot.pause(0.3)
+        app.screen.query_one("#detail").query_one("#detail-tabs").active = "diff"
+        await until(pilot, lambda: "response (original)" in screen_text(pilot), what="the diff")
+        replaced = app.session.flow(faulted)
+        assert replaced is not None
+        assert b"CreatePostScanJobResponse" in replaced.metadata["dspscope"]["original"]["response"]
+
+
+async def until_row(pilot: Any, app: DspscopeApp, test: Any) -> Row:
+    """The first finished row that passes ``test``, once it is there."""
+    found: list[Row] = []
+
+    def seen() -> bool:
+        found[:] = [row for row in app.session.store.rows if not row.paused and test(row)]
+        return bool(found)
+
+    await until(pilot, seen, what="the exchange recorded")
+    return found[0]
 
 
 async def test_a_busy_port_is_shown_and_the_viewer_stays(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
-"""A paused request: edit its XML and forward it, or answer it with a fault.
+"""A paused request or response: edit its XML and forward it, or answer
+with a fault instead.
 
-The request waits inside the proxy (mitmproxy's flow.intercept()) until this
-screen forwards or answers it; leaving the screen keeps it paused.  An MTOM
-request is edited in its XML root part only: the image parts are kept byte
-for byte around the edited XML.
+The message waits inside the proxy (mitmproxy's flow.intercept(); a
+response waits before it is recorded) until this screen forwards or
+answers it; leaving the screen keeps it paused.  A paused response
+answered with a fault is replaced by it (the device gets the fault, the
+server's answer is kept as the original).  An MTOM message is edited in its
+XML root part only: the image parts are kept byte for byte around the
+edited XML.
 """
 
 from __future__ import annotations
@@ -63,9 +67,15 @@ class InterceptScreen(Screen[None]):
         self.row = row
         self.flow = flow
         self.control = control
-        body = body_of(flow.request)
+        #: "response" when the server's answer is what waits
+        self.side = "response" if flow.response is not None else "request"
+        message = flow.response if flow.response is not None else flow.request
+        body = body_of(message)
         self.body = body
-        self.content_type = flow.request.headers.get("content-type")
+        self.content_type = message.headers.get("content-type")
+        # a fault answers the request (RelatesTo its MessageID), on either side
+        self.request_body = body_of(flow.request)
+        self.request_type = flow.request.headers.get("content-type")
         # Indented for editing; forwarded unchanged, the original bytes go.
         self.original = indented(body, self.content_type)
         # Text with control or bidi characters is not put in an editor,
@@ -74,15 +84,17 @@ class InterceptScreen(Screen[None]):
         self.editable = printable(self.original, multiline=True) == self.original
 
     def compose(self) -> ComposeResult:
-        head = Text("⏸ paused  ", style="bold")
+        status = f" (HTTP {self.flow.response.status_code})" if self.flow.response is not None else ""
+        head = Text(f"⏸ paused {self.side}{status}  ", style="bold")
         head.append_text(literal(self.row.operation or self.row.protocol or "request", style="bold",
                                  limit=60))
         head.append("  from ")
         head.append_text(literal(self.row.device, limit=60))
         head.append("  to ")
         head.append_text(literal(self.row.url, limit=200))
-        head.append("\nctrl+f forward (with your edits)   ctrl+g answer with a fault   "
-                    "ctrl+r revert   escape back (the request stays paused)", style="dim")
+        instead = " instead" if self.side == "response" else ""
+        head.append(f"\nctrl+f forward (with your edits)   ctrl+g answer with a fault{instead}   "
+                    f"ctrl+r revert   escape back (the {self.side} stays paused)", style="dim")
         if not self.editable:
             head.append("\nThis body holds control or bidi characters: shown escaped, "
                         "read-only.", style="bold")
@@ -125,9 +137,9 @@ class InterceptScreen(Screen[None]):
         def chosen(subcode: str | None) -> None:
             if not subcode:
                 return
-            answer = fault_answer(self.body, self.content_type, subcode)
+            answer = fault_answer(self.request_body, self.request_type, subcode)
             self.control.answer(self.row.id, answer)
             self.app.say(f"Answered with {subcode} (HTTP {answer.status}).")
             self.app.pop_screen()
 
-        self.app.push_screen(Choose("Answer the paused request with the fault", choices), chosen)
+        self.app.push_screen(Choose(f"Answer the paused {self.side} with the fault", choices), chosen)
