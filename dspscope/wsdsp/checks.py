@@ -83,16 +83,14 @@ def check(
         yield from _fault(message)
     if message.protocol == "ws-dsp" and body_name and body_ns == names.DSP:
         yield from _required(body_name, message.body)
-        if body_name == "CreatePostScanJobRequest":
-            yield from _dialects(message.body)
         yield from _values(_value_leaves(message.body) if leaves is None else leaves)
         if body_name == "SendImageRequest":
             yield from _image(message)
     if message.protocol == "ws-dsp" and body_name and message.kind != "fault":
         yield from _namespaces(message, body_name, body_ns, expected_body)
-    vendor = list(message.extensions)
-    if message.protocol == "ws-dsp":  # near misses of a namespace are _namespaces' findings
-        vendor = [path for path in vendor if meant_namespace(message.namespaces.get(path, "")) is None]
+    vendor = message.extensions
+    if vendor and message.protocol == "ws-dsp":  # near misses are _namespaces' findings
+        vendor = tuple(path for path in vendor if meant_namespace(message.namespaces.get(path, "")) is None)
     if vendor:
         yield finding("dsp.vendor-extension", "vendor extension elements: " + ", ".join(vendor[:10])
                       + (" …" if len(vendor) > 10 else ""))
@@ -181,9 +179,12 @@ def _required(body_name: str, body: Mapping[str, Any]) -> Iterator[Finding]:
                 yield finding("dsp.unknown-format", f"Format {text!r} is not in the spec's list")
     if body_name == "CreatePostScanJobRequest":
         for i, flt in enumerate(_get(body, _FILTERS), 1):
+            if not (type(flt) is dict or isinstance(flt, Mapping)):
+                flt = {}
             for part in ("Dialect", "Instructions"):
-                if not (type(flt) is dict or isinstance(flt, Mapping)) or not flt.get(part):
+                if not flt.get(part):
                     yield finding("dsp.missing-element", f"Filter {i}: {part} is missing")
+            yield from _dialect(i, flt)
 
 
 def _value_leaves(node: Any, out: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
@@ -273,18 +274,38 @@ def _namespaces(message: Message, body_name: str, body_ns: str,
         return
     if body_ns != names.DSP:
         return
+    prefix = body_name + "/"
     for path, ns in message.namespaces.items():
-        if ns == names.DSP or "/@" in path or not path.startswith(body_name + "/"):
+        if ns == names.DSP:
             continue
-        local = path.rpartition("/")[2]
-        if "/Instructions/" in path and ns in names.FILTER_CONFIGS:
-            continue  # filter configurations live in their own namespaces
-        if ns == names.PSP and "/PostScanInstructions/" in path:
-            continue  # the scan process schema's elements (the spec's example uses them)
-        if ns in _EXPECTED_ELSEWHERE and local not in names.DSP_ELEMENTS:
-            continue
-        if ns in names.KNOWN_NAMESPACES or meant_namespace(ns) is not None:
-            yield _misplaced(path, local, ns)
+        key = (path, ns)
+        verdict = _PLACED.get(key, _UNSEEN)
+        if verdict is _UNSEEN:
+            verdict = _placed(path, ns)
+            if len(_PLACED) < 4096:
+                _PLACED[key] = verdict
+        if verdict is not None and path.startswith(prefix):
+            yield verdict
+
+
+_UNSEEN = finding("dsp.wrong-namespace", "(not judged yet)")
+#: (path, namespace) -> the finding it makes inside a WS-DSP body (None: fine).
+_PLACED: dict[tuple[str, str], Finding | None] = {}
+
+
+def _placed(path: str, ns: str) -> Finding | None:
+    if "/@" in path:
+        return None
+    local = path.rpartition("/")[2]
+    if "/Instructions/" in path and ns in names.FILTER_CONFIGS:
+        return None  # filter configurations live in their own namespaces
+    if ns == names.PSP and "/PostScanInstructions/" in path:
+        return None  # the scan process schema's elements (the spec's example uses them)
+    if ns in _EXPECTED_ELSEWHERE and local not in names.DSP_ELEMENTS:
+        return None
+    if ns in names.KNOWN_NAMESPACES or meant_namespace(ns) is not None:
+        return _misplaced(path, local, ns)
+    return None
 
 
 def _misplaced(path: str, local: str, ns: str) -> Finding:
@@ -298,17 +319,18 @@ def _misplaced(path: str, local: str, ns: str) -> Finding:
                    f"{names.DSP!r} (is a prefix bound to the wrong namespace?)")
 
 
-def _dialects(body: Mapping[str, Any]) -> Iterator[Finding]:
-    for i, flt in enumerate(_get(body, _FILTERS), 1):
-        if not isinstance(flt, Mapping):
-            continue
-        dialect = _scalar(flt.get("Dialect"))
-        instructions = flt.get("Instructions")
-        wanted = names.FILTER_CONFIGS.get(dialect or "")
-        if wanted is None or not isinstance(instructions, Mapping):
-            continue
-        configs = [key for key in instructions if key in names.FILTER_CONFIGS.values()]
-        if configs and wanted not in configs:
-            yield finding("dsp.filter-dialect-mismatch",
-                          f"Filter {i}: Dialect {dialect!r} calls for a {wanted} in Instructions, "
-                          f"found {', '.join(configs)}")
+def _dialect(i: int, flt: Mapping[str, Any]) -> Iterator[Finding]:
+    """The filter a Dialect names against the configuration its Instructions hold."""
+    dialect = flt.get("Dialect")
+    wanted = names.FILTER_CONFIGS.get(dialect) if type(dialect) is str else None
+    instructions = flt.get("Instructions")
+    if wanted is None or type(instructions) is not dict or wanted in instructions:
+        return
+    configs = [key for key in instructions if key in _CONFIG_NAMES]
+    if configs:
+        yield finding("dsp.filter-dialect-mismatch",
+                      f"Filter {i}: Dialect {dialect!r} calls for a {wanted} in Instructions, "
+                      f"found {', '.join(configs)}")
+
+
+_CONFIG_NAMES = frozenset(names.FILTER_CONFIGS.values())
