@@ -83,7 +83,11 @@ class ReplayServer(Listener):
         return self.origin + (path if path not in ("", "/") else "")
 
     async def start(self) -> None:
-        context = self._ssl_context() if self.tls_on else None
+        context = None
+        if self.tls_on:
+            # --cert-key may be left out: the key is then in the certificate's PEM
+            key = self.key or self.cert
+            self.cert, self.key, context = tls.serving(self.cert, key, self.config_dir)
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         try:
@@ -105,15 +109,6 @@ class ReplayServer(Listener):
         await self.events.close()
         if self._client is not None:
             await self._client.close()
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        """The given certificate (its key beside it, or in the same PEM), else
-        the simulators' self-signed one."""
-        if self.cert is not None:
-            self.key = self.key or self.cert
-        else:
-            self.cert, self.key = tls.default_certificate(self.config_dir)
-        return tls.server_context(self.cert, self.key)
 
     # ------------------------------------------------------------- requests
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,9 @@ class ScanServer(Listener):
         return f"{self.url}/{self.service_id}"
 
     async def start(self) -> None:
-        context = self._ssl_context() if self.tls_on else None
+        context = None
+        if self.tls_on:
+            self.cert, self.key, context = tls.serving(self.cert, self.key, self.config_dir)
         if self.store is not None:
             try:
                 self.store.prepare()
@@ -155,13 +156,6 @@ class ScanServer(Listener):
         while pending := [task for task in self._tasks if not task.done()]:
             await asyncio.wait(pending)
         await self.pusher.drain()
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if (self.cert is None) != (self.key is None):
-            raise SimError("give both --cert and --key, or neither")
-        if self.cert is None or self.key is None:
-            self.cert, self.key = tls.default_certificate(self.config_dir)
-        return tls.server_context(self.cert, self.key)
 
     # ------------------------------------------------------------- requests
 

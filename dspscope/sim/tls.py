@@ -139,6 +139,18 @@ def _replace(path: Path, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
+def serving(cert: Path | None, key: Path | None, directory: Path | None = None
+            ) -> tuple[Path, Path, ssl.SSLContext]:
+    """What a simulated or replaying server presents: the given certificate
+    and key (both or neither), else the simulators' self-signed pair under
+    ``directory``; and the TLS context made of them."""
+    if (cert is None) != (key is None):
+        raise SimError("give both --cert and --key, or neither")
+    if cert is None or key is None:
+        cert, key = default_certificate(directory)
+    return cert, key, server_context(cert, key)
+
+
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     """A TLS 1.2+ server context; a bad pair becomes one SimError line."""
     for path, what in ((cert, "certificate"), (key, "key")):

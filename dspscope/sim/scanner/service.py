@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,9 @@ class SimulatedScanner(Listener):
         return f"{self.origin}{PATH}"
 
     async def start(self) -> None:
-        context = self._ssl_context() if self.tls_on else None
+        context = None
+        if self.tls_on:
+            self.cert, self.key, context = tls.serving(self.cert, self.key, self.config_dir)
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(PATH, self._handle)
         app.router.add_post("/", self._handle)  # metadata and discovery at the root too
@@ -96,13 +97,6 @@ class SimulatedScanner(Listener):
             async with asyncio.timeout(2.0):
                 await self.pusher.drain()
         await self.pusher.close()
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if (self.cert is None) != (self.key is None):
-            raise SimError("give both --cert and --key, or neither")
-        if self.cert is None or self.key is None:
-            self.cert, self.key = tls.default_certificate(self.config_dir)
-        return tls.server_context(self.cert, self.key)
 
     # ------------------------------------------------------------- requests
 
