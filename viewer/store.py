@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dspscope.addons.metadata import message_of
+from dspscope.addons.metadata import dropped_by, message_of
 from dspscope.viewer.filters import SEVERITY_RANK, Documents, Query, parse
 from dspscope.wsdsp.jobs import Job, JobTracker
 
@@ -226,11 +226,14 @@ class Store:
         if request is None:
             return
         if row.kind == "event":
-            observation = self.tracker.event(request, exchange_id=row.id, time=row.time)
+            observation = self.tracker.event(request, exchange_id=row.id, time=row.time,
+                                             dropped=dropped_by(row.record.get("rules")))
         else:
             response = message_of(row.record.get("response"))
+            status = row.record.get("status")
             observation = self.tracker.exchange(request, response, device=row.device,
-                                                exchange_id=row.id, time=row.time)
+                                                exchange_id=row.id, time=row.time,
+                                                status=status if isinstance(status, int) else None)
         if observation.job is not None:
             self._job_of_exchange[row.id] = observation.job
             self.jobs_changed += 1

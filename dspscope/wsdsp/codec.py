@@ -7,11 +7,8 @@ before); what cannot be decoded becomes a Finding.  encode, Encoded,
 AttachmentData (wsdsp.encode) and parse_envelope, XML_NS (wsdsp.xmlparse) are
 re-exported here for callers that know them from here.
 
-Codes found here (conformance codes are in checks; see also xmlparse, walk):
-  mtom.attachment-missing, mtom.no-boundary, mtom.boundary-not-found,
-  mtom.truncated, mtom.unterminated, mtom.too-many-parts,
-  mtom.root-not-found (from mtom),
-  decode.internal (a bug in this decoder, never bad input)
+Every finding code, its severity and its reference are in ``codes.CODES``
+(the README's table is generated from it).
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ decode and has the common cases inline; ``convert`` is the plain recursive
 form of the same rules.  shapes mirrors these rules for the texts of a known
 shape by calling the functions here.
 
-Codes found here: soap.version-1.1, wsa.version-2005-08, wsa.duplicate-header,
-dsp.invalid-boolean, dsp.invalid-integer
+Their finding codes are in ``codes.CODES``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ declaration is refused before parsing (SOAP forbids one, and it is how XML
 bombs and XXE arrive); size is bounded.  Problems become Findings, never
 exceptions.
 
-Codes found here: xml.not-xml, xml.dtd-forbidden, xml.too-large, xml.malformed
+Their finding codes are in ``codes.CODES``.
 """
 
 from __future__ import annotations
