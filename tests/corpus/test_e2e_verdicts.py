@@ -86,3 +86,27 @@ async def test_a_polling_device_gets_its_jobs_outcome(tmp_path: Path) -> None:
     report = check(tmp_path / "cap.mitm")
     assert [j["outcome"] for j in report["jobs"]] == ["Completed"] * 3
     assert not report["failed"] and report["counts"]["warning"] == 0, report
+
+
+async def test_events_that_overtake_their_job_raise_nothing(tmp_path: Path) -> None:
+    """A CreatePostScanJobResponse held back by a rule: the server's first
+    events reach the device (and the capture) before the token does."""
+    rules = """\
+rules:
+  - name: slow-create
+    match: {operation: CreatePostScanJob, direction: response}
+    action: {delay: 1.0}
+"""
+    async with proxied(tmp_path, rules, "--quiet") as (server, proxy, port):
+        await run_device(tmp_path, port, jobs=1, images=1, subscribe=True, event_timeout=10)
+        await server.idle()
+        assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
+    seen = records(tmp_path)
+    token = next(r["job_token"] for r in seen if r["operation"] == "CreatePostScanJob")
+    first_event = min(r["time"] for r in seen if r["kind"] == "event" and r["job_token"] == token)
+    created = next(r for r in seen if r["operation"] == "CreatePostScanJob")
+    assert first_event < created["time"] + created["duration_ms"] / 1000  # it did overtake
+    assert all("job.unknown-token" not in {f["code"] for f in r["findings"]} for r in seen)
+    report = check(tmp_path / "cap.mitm")
+    assert [j["outcome"] for j in report["jobs"]] == ["Completed"]
+    assert report["counts"]["error"] == report["counts"]["warning"] == 0, report
