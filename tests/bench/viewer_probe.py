@@ -145,8 +145,8 @@ class _Feed:
         from mitmproxy import http
         from mitmproxy.io import tnetstring
 
+        from dspscope.viewer.bridge import Bridge
         from dspscope.viewer.flowstore import Spool
-        from dspscope.viewer.live import Bridge
         from tests.bench.capture_gen import exchanges
 
         total = int(self.rate * self.seconds)
