@@ -38,9 +38,11 @@ def check_package(message: Message, content_type: str | None, parts: mtom.Multip
         yield from _multipart(params, parts)
         start_info = params.get("start-info")
         envelope_media = mtom.content_type_params(start_info)[0] if start_info else None
-        if action_param is None and start_info:
-            found = _ACTION_IN.search(start_info)
-            action_param = found.group(1).strip() if found else None
+        root_type = parts.root.content_type if parts is not None and parts.root is not None else None
+        for where in (start_info, root_type):  # start-info, or the root part's type="...; action=..."
+            if action_param is None and where:
+                found = _ACTION_IN.search(where)
+                action_param = found.group(1).strip() if found else None
     if envelope_media in (SOAP12_MEDIA, SOAP11_MEDIA):  # other labels are not a SOAP binding's
         yield from _version(message, envelope_media)
     if action_param and message.action and action_param.strip() != message.action:

@@ -91,6 +91,19 @@ def check(
     vendor = message.extensions
     if vendor and message.protocol == "ws-dsp":  # near misses are _namespaces' findings
         vendor = tuple(path for path in vendor if meant_namespace(message.namespaces.get(path, "")) is None)
+    elif vendor and message.protocol == "soap":  # unclassified: a near miss may be why
+        near = [path for path in vendor if meant_namespace(message.namespaces.get(path, "")) is not None]
+        for path in near[:1]:
+            yield _misplaced(path, path.rpartition("/")[2], message.namespaces[path])
+        vendor = tuple(path for path in vendor if path not in near)
+    if (message.protocol == "soap" and message.action and "/" in message.action
+            and message.action not in names.FAULT_ACTIONS):
+        space = message.action.rpartition("/")[0]
+        meant = meant_namespace(space)
+        if meant is not None:
+            yield finding("dsp.namespace-near-miss",
+                          f"wsa:Action {message.action!r} is in {space!r}, which names no protocol "
+                          f"dspscope knows; probably meant: {meant!r}")
     if vendor:
         yield finding("dsp.vendor-extension", "vendor extension elements: " + ", ".join(vendor[:10])
                       + (" …" if len(vendor) > 10 else ""))

@@ -80,6 +80,11 @@ def _decode(
             findings.append(_unknown_envelope(ns))
             return Message(protocol="soap", findings=tuple(findings))
         if local != "Envelope":
+            if media in (binding.SOAP12_MEDIA, binding.XOP_MEDIA):
+                findings.append(finding(
+                    "soap.not-an-envelope",
+                    f"a body sent as {media} whose root element is {local or '?'!r}, not a SOAP "
+                    "Envelope; everything sent as SOAP is an Envelope"))
             return Message(protocol="not-soap", findings=tuple(findings))
         walked = walk_envelope(root, ns, "1.2" if ns == SOAP12 else "1.1",
                                 xml.count(b"=") >= MANY_ATTRIBUTES)

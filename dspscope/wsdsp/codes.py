@@ -102,6 +102,8 @@ CODES: dict[str, Code] = _table(
     ("soap.unknown-envelope-namespace", "error",
      "a root Envelope in a namespace that is not SOAP's (the one probably meant is named)",
      SOAP_ENVELOPE),
+    ("soap.not-an-envelope", "error", "a body sent as SOAP whose root is not an Envelope",
+     SOAP_ENVELOPE),
     ("soap.content-type-mismatch", "error",
      "Content-Type against envelope version: SOAP 1.2 as text/xml, SOAP 1.1 as application/soap+xml",
      SOAP_MEDIA),

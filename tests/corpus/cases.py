@@ -542,3 +542,15 @@ on_example("endpostscanjobresponse", {"xml.malformed"}, change=lambda x: x[: x.r
            case="a response cut off")
 on_example("createpostscanjobresponse", {"xml.malformed"}, old=b"264a19bf", new=b"264a\xff19bf",
            case="bytes that are not UTF-8")
+
+# ============================================== defects: more near misses, labels
+
+on_example("endpostscanjobrequest", {"dsp.namespace-near-miss"},
+           change=lambda x: x.replace(DSP, b"http://schemas.microsoft.com/windows/2008/02/wdp/distributedscan/processing"),
+           case="action and body both in the WS-DSP namespace of another year")
+on_example("endpostscanjobrequest", {"soap.not-an-envelope"},
+           change=lambda x: b"<html><body>scan</body></html>", case="an HTML page sent as application/soap+xml")
+on_example(_SEND, {"soap.action-parameter-mismatch"},
+           old=b"Content-Type: application/xop+xml; type=application/soap+xml",
+           new=b'Content-Type: application/xop+xml; type="application/soap+xml; action=\\"urn:x\\""',
+           case="the MTOM root part's action parameter names another action")
