@@ -72,43 +72,44 @@ class RuleActions:
         for rule, problem in decision.errors:
             self.failed(flow, {"name": rule.name, "action": "+".join(rule.action.names),
                                "side": side, "detail": "not evaluated"}, problem)
-        shaping: list[tuple[Firing, dict[str, Any]]] = []
+        shaping: list[tuple[rules.Plan, dict[str, Any]]] = []
         for firing in decision.firings:
             record = firing.record()
             metadata.record(flow).setdefault("rules", []).append(record)
             try:
-                ended = await self._act(flow, side, firing, request)
+                plan = rules.plan_of(firing.rule.action, rules.Context(
+                    request=request, delay=firing.delay, duplicate_id=firing.duplicate_id))
+                ended = await self._act(flow, side, plan, firing)
             except Exception as exc:  # noqa: BLE001 - a failed rule leaves traffic alone
                 self.failed(flow, record, _explain(exc))
                 continue
             if ended:
                 return
-            if firing.rule.action.transport is not None:
-                shaping.append((firing, record))
-        for firing, record in shaping:
+            if plan.shape is not None:
+                shaping.append((plan, record))
+        for plan, record in shaping:
             try:
-                _shape(flow, firing)
+                _shape(flow, plan)
             except Exception as exc:  # noqa: BLE001
                 self.failed(flow, record, _explain(exc))
 
-    async def _act(self, flow: http.HTTPFlow, side: Side, firing: Firing, request: Message) -> bool:
-        """Do one firing's actions (all but truncate/throttle); True if the
-        exchange ended here."""
-        action = firing.rule.action
-        transport = action.transport
-        if transport is not None and transport.kind == "reset":
+    async def _act(self, flow: http.HTTPFlow, side: Side, plan: rules.Plan, firing: Firing) -> bool:
+        """Carry out one firing's Plan (all but its shaping, done last);
+        True if the exchange ended here.  No action is known by name: what
+        each does is in its Plan (rules/registry.py)."""
+        if plan.end == "reset":
             faultwire.client_io(flow)  # no connection to reset: fail now, not after the delay
-        answer, edited = await _prepare(flow, side, firing, request)
-        if firing.delay:
-            await asyncio.sleep(firing.delay)
+        answer, edited = await _prepare(flow, side, plan, firing)
+        if plan.hold:
+            await asyncio.sleep(plan.hold)
             meta = metadata.record(flow)  # the device waits for this too
-            meta["rule_delay"] = meta.get("rule_delay", 0.0) + firing.delay
-        if action.drop:
+            meta["rule_delay"] = meta.get("rule_delay", 0.0) + plan.hold
+        if plan.end == "drop":
             flow.response = http.Response.make(202, b"")
             self._answered.add(flow)
             return True
-        if transport is not None and transport.kind in ("reset", "close", "hang"):
-            await self._end(flow, transport.kind)
+        if plan.end is not None:
+            await self._end(flow, plan.end)
             return True
         target = flow.response if side == "response" else flow.request
         if answer is not None:
@@ -138,18 +139,16 @@ class RuleActions:
             flow.kill()
 
 
-async def _prepare(flow: http.HTTPFlow, side: Side, firing: Firing, request: Message
+async def _prepare(flow: http.HTTPFlow, side: Side, plan: rules.Plan, firing: Firing
                    ) -> tuple[http.Response | None, bytes | None]:
     """(the answer to send instead, the edited body) -- None for none."""
-    action = firing.rule.action
     answer = None
-    if action.fault is not None or action.status is not None:
-        made = (rules.fault_answer(action.fault, request) if action.fault is not None
-                else rules.status_answer(action.status))  # type: ignore[arg-type]
+    if plan.answer is not None:
+        made = plan.answer
         answer = http.Response.make(made.status, made.content,
                                     [(k.encode(), v.encode()) for k, v in made.headers])
     base = answer if answer is not None else (flow.response if side == "response" else flow.request)
-    if not action.edits or base is None:
+    if not plan.edits or base is None:
         return answer, None
     # Bounded: get_content() would turn a 1 MB gzip bomb into 1 GB here.
     content = bodies.body_of(base)
@@ -158,29 +157,29 @@ async def _prepare(flow: http.HTTPFlow, side: Side, firing: Firing, request: Mes
                               f"{bodies.DECODED_LIMIT >> 20} MB, damaged or unknown), so it "
                               "cannot be edited")
     content = content or b""
-    args = (content, base.headers.get("content-type"), action)
+    args = (content, base.headers.get("content-type"), plan.edits, firing.duplicate_id)
     if len(content) > THREAD_THRESHOLD:
-        edited = await asyncio.to_thread(rules.edit_body, *args, duplicate_id=firing.duplicate_id)
+        edited = await asyncio.to_thread(rules.edit_message, *args)
     else:
-        edited = rules.edit_body(*args, duplicate_id=firing.duplicate_id)
+        edited = rules.edit_message(*args)
     return answer, (edited if edited != content else None)
 
 
-def _shape(flow: http.HTTPFlow, firing: Firing) -> None:
+def _shape(flow: http.HTTPFlow, plan: rules.Plan) -> None:
     """truncate and throttle: done last, on the response that will be sent."""
-    transport = firing.rule.action.transport
     response = flow.response
-    if transport is None or response is None or transport.amount is None:
+    if plan.shape is None or response is None:
         return
+    kind, amount = plan.shape
     body = response.raw_content or b""
-    if transport.kind == "truncate":
+    if kind == "truncate":
         _keep_original(flow, "response", response)
         response.headers.pop("transfer-encoding", None)
         response.headers["content-length"] = str(len(body))
         response.headers["connection"] = "close"
-        response.raw_content = body[: transport.amount]
-    elif transport.kind == "throttle":
-        faultwire.throttle(flow, transport.amount, len(assemble_response_head(response)) + len(body))
+        response.raw_content = body[:amount]
+    elif kind == "throttle":
+        faultwire.throttle(flow, amount, len(assemble_response_head(response)) + len(body))
 
 
 def _keep_original(flow: http.HTTPFlow, key: str, message: http.Message | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lxml import etree
@@ -77,35 +77,43 @@ def parse_fragment(text: str) -> list[Any]:
 
 def edit_body(content: bytes, content_type: str | None, actions: Actions,
               *, duplicate_id: str | None = None) -> bytes:
-    """The body with the rule's rewrite, addressing and malformed edits made."""
+    """The body with the rule's envelope edits made (rewrite, addressing,
+    malformed, and any other action that edits)."""
+    from .registry import Context, plan_of
+
+    edits = plan_of(actions, Context(duplicate_id=duplicate_id)).edits
+    return edit_message(content, content_type, edits, duplicate_id)
+
+
+def edit_message(content: bytes, content_type: str | None, edits: Sequence[Any],
+                 duplicate_id: str | None = None) -> bytes:
+    """The body with ``edits`` (a Plan's) made to its envelope: the MTOM
+    root part only, the other parts kept byte for byte."""
     span = mtom.xml_span(content, content_type)
     if span is None:
         raise EditError("multipart body without a root part to edit")
     start, end = span
     if (start, end) == (0, len(content)):
-        return edit_envelope(content, actions, duplicate_id=duplicate_id)
+        return run_edits(content, edits, duplicate_id)
     params = mtom.content_type_params(content_type or "")[1]
-    xml = edit_envelope(content[start:end], actions, duplicate_id=duplicate_id)
+    xml = run_edits(content[start:end], edits, duplicate_id)
     if ("--" + params.get("boundary", "")).encode() in xml:
         raise EditError("the edited envelope contains the MIME boundary")
     view = memoryview(content)
     return b"".join((view[:start], xml, view[end:]))
 
 
-def edit_envelope(xml: bytes, actions: Actions, *, duplicate_id: str | None = None) -> bytes:
+def run_edits(xml: bytes, edits: Sequence[Any], duplicate_id: str | None = None) -> bytes:
+    """Parse once, make every edit in order (registry.EnvelopeEdit), serialize once."""
     root = parse_envelope(xml)
     if root is None:
         raise EditError("the body is not well-formed XML, so it cannot be edited")
     changed = 0
-    for edit in actions.rewrite:
-        changed += _apply(root, edit)
-    if actions.addressing is not None:
-        _address(root, actions.addressing, duplicate_id)
-        changed += 1
-    if actions.malformed == "wrong-namespace":
-        return _wrong_namespace(root, _serialize(root, xml, "utf-8"))
-    if actions.malformed is not None:
-        return _malform(root, xml, actions.malformed)
+    for edit in edits:
+        done = edit(root, xml, duplicate_id)
+        if isinstance(done, bytes):
+            return done
+        changed += done
     if not changed:
         return xml
     return _serialize(root, xml, root.getroottree().docinfo.encoding or "utf-8")
@@ -251,3 +259,11 @@ def _is_ncname(text: str) -> bool:
     return bool(text) and (text[0].isalpha() or text[0] == "_") and all(
         ch.isalnum() or ch in "._-" for ch in text
     )
+
+
+# what the built-in actions (builtin_actions.py) edit with
+apply_edit = _apply
+address = _address
+malform = _malform
+wrong_namespace = _wrong_namespace
+serialize = _serialize

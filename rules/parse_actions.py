@@ -4,15 +4,17 @@ the combinations that make no sense named (``conflicts``)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from dspscope.wsdsp import names, wsscan
 
+from . import builtin_actions  # noqa: F401 - registers the built-in actions
 from .edits import attribute_name, parse_fragment
 from .reader import XPATH_PREFIXES, Reader, Skip, as_header_value, as_int, did_you_mean
+from .registry import REGISTRY
 from .spec import (
     Actions,
     AddressingAction,
@@ -27,7 +29,6 @@ from .spec import (
 )
 
 MAX_DELAY = 3600.0
-ACTION_KEYS = ("fault", "status", "delay", "transport", "rewrite", "addressing", "malformed", "drop")
 FAULT_KEYS = ("subcode", "code", "reason", "detail", "status", "namespace")
 FAULT_CODES = ("Sender", "Receiver", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown")
 STATUS_KEYS = ("code", "body", "headers")
@@ -48,31 +49,18 @@ class ActionReader(Reader):
     """Reads a rule's ``action`` mapping into Actions."""
 
     def actions(self, node: Node) -> Actions:
+        """Each key through its registered action type (registry.py)."""
         before = len(self.errors)
-        fields = self.mapping(node, "action", ACTION_KEYS)
+        keys = tuple(REGISTRY)
+        fields = self.mapping(node, "action", keys)
         if isinstance(node, MappingNode) and not node.value:
-            raise self.fail(node, f"action: needs at least one of {', '.join(ACTION_KEYS)}")
-        parsers: dict[str, Callable[[Node], Any]] = {
-            "fault": self.fault,
-            "status": self.status,
-            "delay": self.delay,
-            "transport": self.transport,
-            "rewrite": self.rewrite,
-            "addressing": self.addressing,
-            "malformed": self.malformed,
-            "drop": self.drop,
-        }
+            raise self.fail(node, f"action: needs at least one of {', '.join(keys)}")
         got: dict[str, Any] = {}
         for key, (_, value) in fields.items():
-            got[key] = self.attempt(parsers[key], value)
+            got[key] = self.attempt(lambda n, key=key: REGISTRY[key].parse(self, n), value)
         if len(self.errors) > before:
             raise Skip()
-        actions = Actions(
-            fault=got.get("fault"), status=got.get("status"), delay=got.get("delay"),
-            transport=got.get("transport"), rewrite=got.get("rewrite") or (),
-            addressing=got.get("addressing"), malformed=got.get("malformed"), drop=bool(got.get("drop")),
-        )
-        return actions
+        return Actions.of(got)
 
     def fault(self, node: Node) -> FaultAction:
         if isinstance(node, ScalarNode):

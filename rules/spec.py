@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Side = Literal["request", "response", "event"]
 TransportKind = Literal["reset", "close", "hang", "truncate", "throttle"]
@@ -112,77 +113,86 @@ MalformedKind = Literal["unclosed", "wrong-namespace", "invalid-utf8"]
 
 @dataclass(frozen=True, slots=True)
 class Actions:
-    """What a rule does.  Parsing guarantees the combination makes sense."""
+    """What a rule does: each action's value by its name, in the order the
+    registry (registry.py) applies them.  Parsing guarantees the combination
+    makes sense.  The built-in actions can be read by name (``fault``, ...)."""
 
-    fault: FaultAction | None = None
-    status: StatusAction | None = None
-    delay: DelayAction | None = None
-    transport: TransportAction | None = None
-    rewrite: tuple[Edit, ...] = ()
-    addressing: AddressingAction | None = None
-    malformed: MalformedKind | None = None
-    drop: bool = False
+    values: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, given: Mapping[str, Any]) -> Actions:
+        from .registry import REGISTRY
+
+        unknown = [name for name in given if name not in REGISTRY]
+        if unknown:
+            raise ValueError(f"no action named {', '.join(unknown)}")
+        return cls(tuple((name, given[name]) for name in REGISTRY
+                         if name in given and given[name] not in (None, False, ())))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return next((value for key, value in self.values if key == name), default)
+
+    @property
+    def fault(self) -> FaultAction | None:
+        return cast("FaultAction | None", self.get("fault"))
+
+    @property
+    def status(self) -> StatusAction | None:
+        return cast("StatusAction | None", self.get("status"))
+
+    @property
+    def delay(self) -> DelayAction | None:
+        return cast("DelayAction | None", self.get("delay"))
+
+    @property
+    def transport(self) -> TransportAction | None:
+        return cast("TransportAction | None", self.get("transport"))
+
+    @property
+    def rewrite(self) -> tuple[Edit, ...]:
+        return cast("tuple[Edit, ...]", self.get("rewrite", ()))
+
+    @property
+    def addressing(self) -> AddressingAction | None:
+        return cast("AddressingAction | None", self.get("addressing"))
+
+    @property
+    def malformed(self) -> MalformedKind | None:
+        return cast("MalformedKind | None", self.get("malformed"))
+
+    @property
+    def drop(self) -> bool:
+        return bool(self.get("drop", False))
 
     @property
     def names(self) -> tuple[str, ...]:
         """The action keys in the order the proxy applies them."""
-        out = []
-        if self.delay is not None:
-            out.append("delay")
-        if self.drop:
-            out.append("drop")
-        if self.fault is not None:
-            out.append("fault")
-        if self.status is not None:
-            out.append("status")
-        if self.rewrite:
-            out.append("rewrite")
-        if self.addressing is not None:
-            out.append("addressing")
-        if self.malformed is not None:
-            out.append("malformed")
-        if self.transport is not None:
-            out.append("transport")
-        return tuple(out)
+        return tuple(name for name, _ in self.values)
 
     @property
     def answers(self) -> bool:
         """True when the proxy itself answers (fault, status, drop)."""
-        return self.fault is not None or self.status is not None or self.drop
+        from .registry import REGISTRY
+
+        return any(REGISTRY[name].answers(value) for name, value in self.values)
 
     @property
     def ends(self) -> bool:
         """True when no message goes on to the peer at all."""
-        return self.drop or (
-            self.transport is not None and self.transport.kind in ("reset", "close", "hang")
-        )
+        from .registry import REGISTRY
+
+        return any(REGISTRY[name].ends(value) for name, value in self.values)
 
     @property
     def edits(self) -> bool:
-        return bool(self.rewrite) or self.addressing is not None or self.malformed is not None
+        from .registry import REGISTRY
+
+        return any(REGISTRY[name].edits for name, _ in self.values)
 
     def describe(self) -> str:
-        parts = []
-        if self.delay is not None:
-            parts.append(f"delay {self.delay.describe()}")
-        if self.drop:
-            parts.append("drop")
-        if self.fault is not None:
-            parts.append(f"fault {self.fault.subcode}")
-        if self.status is not None:
-            parts.append(f"status {self.status.code}")
-        if self.rewrite:
-            parts.append(f"rewrite ({len(self.rewrite)} edit{'s' if len(self.rewrite) > 1 else ''})")
-        if self.addressing is not None:
-            what = [f"relates_to {self.addressing.relates_to}"] if self.addressing.relates_to else []
-            what += [f"message_id {self.addressing.message_id}"] if self.addressing.message_id else []
-            parts.append("addressing " + ", ".join(what))
-        if self.malformed is not None:
-            parts.append(f"malformed {self.malformed}")
-        if self.transport is not None:
-            amount = f" {self.transport.amount}" if self.transport.amount is not None else ""
-            parts.append(f"{self.transport.kind}{amount}")
-        return ", ".join(parts)
+        from .registry import REGISTRY
+
+        return ", ".join(REGISTRY[name].describe(value) for name, value in self.values)
 
 
 @dataclass(frozen=True, slots=True)

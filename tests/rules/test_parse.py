@@ -288,7 +288,7 @@ RULE_CASES = [
     # actions
     ("action-list", "- {name: r, match: {nth: 1}, action: [fault]}", 3, "r", "action: expected a mapping"),
     ("action-empty", "- {name: r, match: {nth: 1}, action: {}}", 3, "r",
-     "action: needs at least one of fault, status, delay, transport, rewrite, addressing, malformed, drop"),
+     "action: needs at least one of delay, drop, fault, status, rewrite, addressing, malformed, transport"),
     ("action-unknown", "- {name: r, match: {nth: 1}, action: {faults: InvalidArgs}}", 3, "r",
      "unknown key 'faults' in action (did you mean 'fault'?)"),
     ("fault-unknown", "- {name: r, match: {nth: 1}, action: {fault: ServerBusy}}", 3, "r",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dspscope.rules import parse
-from dspscope.rules.parse_actions import ACTION_KEYS, TRANSPORT_KEYS, TRANSPORT_WORDS
+from dspscope.rules import REGISTRY, parse
+from dspscope.rules.parse_actions import TRANSPORT_KEYS, TRANSPORT_WORDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -25,7 +25,7 @@ def test_readme_rule_examples_are_valid() -> None:
     assert parse(whole, "README").rules[0].name == "busy-on-third-image"
     rules = parse("seed: 1\nrules:\n" + reference, "README").rules
     used = {name for rule in rules for name in rule.action.names}
-    assert used == set(ACTION_KEYS)
+    assert used == set(REGISTRY)
     kinds = {rule.action.transport.kind for rule in rules if rule.action.transport is not None}
     assert kinds == set(TRANSPORT_WORDS) | set(TRANSPORT_KEYS)
     edits = {edit.kind for rule in rules for edit in rule.action.rewrite}
