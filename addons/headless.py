@@ -79,7 +79,8 @@ def job_line(summary: Mapping[str, Any]) -> str:
     return _clean(
         f"{what} from {summary.get('device') or '?'}: {outcome}, "
         f"{summary.get('images', 0)} image(s), {summary.get('events', 0)} event(s), "
-        f"{len(summary.get('faults') or [])} fault(s), {findings_text(findings)}"
+        + (f"{summary['dropped_events']} dropped by rules, " if summary.get("dropped_events") else "")
+        + f"{len(summary.get('faults') or [])} fault(s), {findings_text(findings)}"
     )
 
 

@@ -50,3 +50,11 @@ def test_captured_text_cannot_break_the_line():
     line = exchange_line(f)
     assert "\n" not in line and "\x1b" not in line and "---" in line
     assert "\n" not in job_line({"token": "t\nx", "device": "d"})
+
+
+def test_a_job_line_says_how_many_events_rules_dropped() -> None:
+    from dspscope.addons.headless import job_line
+
+    line = job_line({"token": "t", "device": "d", "outcome": None, "state": "ended", "images": 1,
+                     "events": 3, "dropped_events": 1, "faults": [], "findings": []})
+    assert "3 event(s), 1 dropped by rules, 0 fault(s)" in line and ": ended," in line
