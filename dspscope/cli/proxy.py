@@ -234,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
               "this host can use the proxy", file=sys.stderr)
     runner = ProxyRunner(opts, sets=args.set,
                          log_level=logging.INFO if args.verbose else logging.WARNING)
+    # -v: mitmproxy's own "... listening at ADDRESS" repeats our start line
+    logging.getLogger("mitmproxy.proxy.mode_servers").addFilter(
+        lambda record: "listening at" not in record.getMessage())
 
     async def main() -> int:
         import signal

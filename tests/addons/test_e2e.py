@@ -224,7 +224,7 @@ async def test_an_untrusted_server_certificate_says_how_to_trust_it(tmp_path):
         port, events = free_port(), free_port()
         proxy = Process([sys.executable, "-m", "dspscope", "proxy", "--upstream",
                          f"https://127.0.0.1:{server.port}", "--listen-port", str(port),
-                         "--events-port", str(events)], tmp_path, "proxy",
+                         "--events-port", str(events), "-v"], tmp_path, "proxy",
                         env={"DSPSCOPE_HOME": str(tmp_path)})
         try:
             await proxy.wait_for_async("listening on")
