@@ -289,3 +289,34 @@ async def test_the_wsscan_demo_shows_scan_jobs_marked_ws_scan(monkeypatch: Any,
         await until(pilot, lambda: job_list.count >= 2, what="the jobs listed")
         assert "WS-Scan Platen" in [str(c[0]) for c in job_list.render_row(0)]
         await pilot.press("q")
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["cafile", "system-roots"])
+async def test_replay_from_a_capture_trusts_what_open_was_given(tmp_path: Path, trusted: bool) -> None:
+    """``dspscope open --cafile`` reaches a server with a private CA; without
+    it, replay says the certificate cannot be verified."""
+    from dspscope.cli.open import replay_tls
+    from dspscope.viewer.sources import FlowsSource
+    from tests.addons import support
+
+    async with ScanServer("127.0.0.1", 0, tls_on=True, config_dir=tmp_path) as tls_server:
+        request = build.create_post_scan_job(to=tls_server.endpoint, user="S-1-5-21-1-2-3-500",
+                                             psp_id="0c6e1f6a-3b9d-4c2e-8f1a-2b3c4d5e6f70")
+        recorded = support.flow(request, build.response(request, {"JobToken": support.TOKEN}))
+        recorded.request.scheme, recorded.request.host = "https", "127.0.0.1"
+        recorded.request.port = tls_server.port
+        source = FlowsSource([recorded], "capture")
+        source.replay_tls = replay_tls(tls_server.cert if trusted else None, False)
+        app = DspscopeApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(app.session.store) == 1, what="the capture")
+            await pilot.pause(0.2)
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay screen")
+            if trusted:
+                await until(pilot, lambda: "live  HTTP 200" in screen_text(pilot), what="replayed")
+                assert len(tls_server.jobs.jobs) == 1
+            else:
+                await until(pilot, lambda: "cannot verify the certificate" in screen_text(pilot),
+                            what="the certificate refused")
+                assert tls_server.jobs.jobs == {}
