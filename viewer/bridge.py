@@ -84,42 +84,37 @@ class Bridge:
             return None
 
     def request(self, flow: http.HTTPFlow) -> None:
-        query = self.query
-        if query is None or flow.response is not None:
-            return
-        try:
-            record = record_of(flow)
-            record["findings"] = []  # judged when it completes
-            if not query.match(row_of(record, 0, **flags_of(flow))):
-                return
-        except Exception:  # noqa: BLE001 - intercept must never break traffic
-            logger.exception("intercept filter failed")
-            return
-        flow.intercept()
-        self.paused[flow.id] = flow
-        self._deliver(flow, record)
+        if flow.response is None:
+            self._pause_if_matching(flow, response=False)
 
     async def pause_response(self, flow: http.HTTPFlow) -> None:
         """The server's answer, when it matches the intercept filter, waits
         here (before Track: what is forwarded is what gets recorded) until
         the UI forwards it, edited or not, or answers with a fault."""
-        query = self.query
-        if query is None or flow.response is None or flow.error is not None:
+        if flow.response is None or flow.error is not None:
             return
+        if self._pause_if_matching(flow, response=True):
+            await flow.wait_for_resume()
+
+    def _pause_if_matching(self, flow: http.HTTPFlow, *, response: bool) -> bool:
+        """Pause ``flow`` and show it if the intercept filter matches it."""
+        query = self.query
+        if query is None:
+            return False
         try:
             record = record_of(flow)
-            if record.get("kind") == "event":
-                return  # the device's answer to an event is not the server's
+            if response and record.get("kind") == "event":
+                return False  # the device's answer to an event is not the server's
             record["findings"] = []  # judged when it is recorded
             if not query.match(row_of(record, 0, **flags_of(flow))):
-                return
+                return False
         except Exception:  # noqa: BLE001 - intercept must never break traffic
             logger.exception("intercept filter failed")
-            return
+            return False
         flow.intercept()
         self.paused[flow.id] = flow
         self._deliver(flow, record)
-        await flow.wait_for_resume()
+        return True
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)
