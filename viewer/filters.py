@@ -81,6 +81,7 @@ class Row(Protocol):
     pending: bool
     key: str
     shared_key: str
+    id: str
 
 
 Documents = Callable[[Any], Iterable[Any]]
@@ -199,7 +200,8 @@ def _contains(attribute: str) -> Callable[[str], Predicate]:
 def _text(value: str) -> Predicate:
     """Free text: in what the row alone has, or in what it shares with others."""
     needles = _alternatives(value)
-    return lambda row, _docs: any(n in row.key or n in row.shared_key for n in needles)
+    return lambda row, _docs: any(n in row.key or n in row.shared_key or n in row.id
+                                  or n in row.job.lower() for n in needles)
 
 
 def _job(value: str) -> Predicate:

@@ -62,7 +62,8 @@ class Row:
     url_key: str = ""
     finding_codes: str = ""
     rules_key: str = ""
-    #: What only this row has (id, job, values...) and what many rows share
+    #: What only this row has (status, fault, findings, values...; its id
+    #: and job token are matched where they are) and what many rows share
     #: (device, server, URL, operation: one string for all of them).
     key: str = ""
     shared_key: str = ""
@@ -119,7 +120,7 @@ def row_of(record: Mapping[str, Any], index: int, *, device: str | None = None,
     row.url_key = _same(row.url.lower())
     values = " ".join(_values(request.get("fields"), KEY_VALUES_LIMIT))
     row.key = " ".join((
-        row.id, row.job, str(row.status or ""), row.fault, row.error, row.rules_key, codes, values,
+        str(row.status or ""), row.fault, row.error, row.rules_key, codes, values,
     )).lower()
     row.shared_key = _same(" ".join((row.device, row.server, row.url, operation)).lower())
     return row
@@ -180,7 +181,9 @@ class Store:
         self.query: Query = parse("")
         self.view: list[int] = []
         self.documents = documents
-        self.tracker = JobTracker(max_jobs=1_000_000, max_message_ids=1_000_000)
+        # Every job is kept (the Jobs view); message ids as long as the
+        # proxy's tracker keeps them, so a viewer left running stays bounded.
+        self.tracker = JobTracker(max_jobs=1_000_000, max_message_ids=10_000)
         self._job_of_exchange: dict[str, Job] = {}
         self.jobs_changed = 0
 
