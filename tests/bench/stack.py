@@ -5,6 +5,8 @@ with ``connection_strategy=lazy`` (dspscope proxy's default)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,9 @@ from tests.bench.common import BIN, HOST, Children, wait_for_port
 from tests.helpers import free_port
 
 PROXIES = ("mitmdump", "dspscope")
+#: Plain mitmdump, mitmdump writing every flow (-w: the fair peer of a
+#: capturing proxy), and dspscope proxy with everything on.
+PEERS = ("mitmdump", "mitmdump-w", "dspscope")
 
 
 @dataclass
@@ -68,13 +73,15 @@ def start_proxy(children: Children, which: str, upstream: str, workdir: Path, *,
         if capture:
             args += ["--save", str(workdir / f"{tag}.mitm"), "--jsonl", str(workdir / f"{tag}.jsonl"),
                      "--rotate-size", "256m"]
-    elif which == "mitmdump":
+    elif which in ("mitmdump", "mitmdump-w"):
         sink_port, events_port = free_port(), free_port()
         notify_origin = f"http://{HOST}:{events_port}"
         args = [str(BIN / "mitmdump"), "--mode", f"reverse:{origin(upstream)}",
                 "--mode", f"reverse:http://{HOST}:{sink_port}@{events_port}",
                 "--listen-host", HOST, "--listen-port", str(port), "--ssl-insecure",
                 "--set", f"confdir={confdir}", "--set", "connection_strategy=lazy"]
+        if which == "mitmdump-w":
+            args += ["-w", str(workdir / f"{tag}.mitm")]
     else:
         raise ValueError(f"no proxy {which!r}")
     proc = children.start([*args, *extra], log=workdir / f"{tag}.log",
@@ -87,7 +94,11 @@ def start_proxy(children: Children, which: str, upstream: str, workdir: Path, *,
 
 
 def drop_segments(endpoint: Endpoint) -> None:
-    """Delete the finished (rotated) capture segments of a proxy: a long
-    run must not fill the disk.  The file being written stays."""
+    """Delete the finished (rotated) capture segments of a proxy, and cut
+    mitmdump -w's single file back to nothing (what it writes next leaves a
+    hole, which takes no disk): a long run must not fill the disk."""
     for path in endpoint.workdir.glob(f"{endpoint.name}-{endpoint.port}-*.*"):
         path.unlink(missing_ok=True)
+    if endpoint.name == "mitmdump-w":
+        with contextlib.suppress(OSError):
+            os.truncate(endpoint.workdir / f"{endpoint.name}-{endpoint.port}.mitm", 0)

@@ -55,11 +55,14 @@ def test_decode_figure():
 
 
 @pytest.mark.e2e
-def test_overhead_figure_through_both_proxies():
+def test_overhead_figure_through_the_three_proxies():
     results = overhead.run(overhead.SMOKE)
     _rows_ok(results, overhead.FIGURE)
     assert {r.name.split(",")[0] for r in results} == {
-        "throughput", "p50 latency", "p99 latency", "proxy CPU per request"}
+        "throughput vs mitmdump -w", "p50 latency vs mitmdump -w", "p99 latency vs mitmdump -w",
+        "proxy CPU per request vs mitmdump -w", "throughput vs plain mitmdump (no capture)",
+        "p99 latency vs plain mitmdump (no capture)"}
+    assert {r.name.split(", ")[2] for r in results} == {"small exchanges", "uploads"}
     throughput = results[0]
     assert throughput.ours > 0 and throughput.baseline and throughput.baseline > 0
     assert "failed" not in throughput.note, throughput.note  # every request answered
@@ -74,6 +77,15 @@ def test_large_image_figure():
 def test_soak_figure():
     results = soak.run(soak.SMOKE)
     _rows_ok(results, soak.FIGURE)
+
+
+@pytest.mark.e2e
+def test_reading_figure():
+    from tests.bench import reading
+
+    results = reading.run(reading.SMOKE)
+    _rows_ok(results, reading.FIGURE)
+    assert results[0].target == reading.CHECK_TARGET and results[0].baseline
 
 
 def test_command_line_lists_the_figures(capsys):
