@@ -11,8 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dspscope.rules import find_preset
 from tests.rules.test_proxy_e2e import proxied, records, run_device
+
+pytestmark = pytest.mark.e2e
 
 #: What each rule of the preset breaks, and the code check must show for it.
 PRESET_CODES = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
@@ -23,6 +24,9 @@ from tests.viewer.conftest import SIZE, sample_app
 from tests.viewer.factory import hostile, sample
 from tests.viewer.hostile import ALL_IN_ONE
 from tests.viewer.pilot import detail_drawn, shown, until
+
+# Picture comparisons, seconds each: outside the fast lane (tests/viewer runs them).
+pytestmark = pytest.mark.slow
 
 FAULT_ROW = 7  # the SendImage a busy-server rule answered
 
