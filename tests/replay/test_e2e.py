@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from mitmproxy import io
 
 from dspscope.replay.load import load_captures
+from tests.helpers import free_port
 from tests.replay.conftest import Session
 from tests.replay.support import Processes
 
@@ -137,9 +137,7 @@ def test_stock_mitmdump_capture_replays_both_ways(stock: Session, procs: Process
 def test_client_replay_against_a_server_that_is_down_says_so_in_one_line(
     recorded: Session, procs: Processes, tmp_path: Path
 ) -> None:
-    with socket.socket() as closed:  # a port nothing listens on
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     junit = tmp_path / "replay.xml"
     done = procs.run("replay", "client", str(recorded.capture), "--to", f"https://127.0.0.1:{port}",
                      "--insecure", "--junit", str(junit))

@@ -5,7 +5,6 @@ to their jobs, retries, giving up, interruption, one-line start errors."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from dspscope.sim.results import DeviceOptions, JobResult
 from dspscope.sim.server import ScanServer
 from dspscope.wsdsp import Message
 from dspscope.wsdsp.jobs import JobState
-from tests.helpers import eventually_async
+from tests.helpers import eventually_async, free_port
 from tests.sim.support import USER
 
 
@@ -87,9 +86,7 @@ async def test_untrusted_certificate_is_one_clear_error(tmp_path: Path) -> None:
 
 
 async def test_unreachable_server_is_one_clear_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     device = SimulatedDevice(DeviceOptions(server=f"http://127.0.0.1:{port}/ScanServer"))
     with pytest.raises(SimError, match="cannot connect"):
         await device.run()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dspscope.sim.server import ScanServer
-from tests.helpers import Process, Processes, eventually_async
+from tests.helpers import Process, Processes, eventually_async, free_port
 from tests.sim.support import USER
 
 pytestmark = pytest.mark.e2e
@@ -151,9 +150,7 @@ async def test_bad_certificate_is_one_line(tmp_path: Path) -> None:
 
 
 async def test_unreachable_server_is_one_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     code, _, err = await dspscope("device", "--server", f"http://127.0.0.1:{port}/ScanServer")
     assert_one_line_error(code, err, "cannot connect")
 

@@ -23,6 +23,7 @@ from dspscope.viewer.store import Row
 from dspscope.viewer.widgets.exchange_list import ExchangeList
 from dspscope.viewer.widgets.rules_panel import RuleList
 from dspscope.wsdsp import build, decode, encode
+from tests.helpers import free_port
 from tests.viewer.conftest import SIZE
 from tests.viewer.pilot import detail_drawn, screen_text, shown, until
 
@@ -227,9 +228,7 @@ async def test_a_busy_port_is_shown_and_the_viewer_stays(tmp_path: Path) -> None
 
 
 async def test_an_upstream_that_is_down_shows_as_an_error_row(tmp_path: Path) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        dead = closed.getsockname()[1]
+    dead = free_port()  # nothing listens there
     source = live_source(f"http://127.0.0.1:{dead}", tmp_path)
     app = DspscopeApp(source)
     async with app.run_test(size=SIZE) as pilot:
