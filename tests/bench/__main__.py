@@ -8,11 +8,13 @@ baseline, in one run and one table.
 
 Figures:
   1  proxy overhead: throughput, p50/p99 latency, CPU per request of
-     dspscope proxy vs plain mitmdump; HTTP and HTTPS; 1 and 16 devices
+     dspscope proxy vs mitmdump -w (and plain mitmdump); small exchanges
+     with 8 devices, 1 MB uploads with 4
   2  decode vs raw lxml, per message type
   3  one 200 MB multi-page TIFF SendImage: wall time and proxy peak RSS
-  4  viewer at scale: first screen, filter, memory at 1k/10k/100k vs
-     stock mitmproxy -nr at 1k/10k; live append at 1,000 exchanges/s
+  4  viewer at scale: first screen, fully loaded (first open, then from
+     the index), filter, memory at 1k/10k/100k vs stock mitmproxy -nr at
+     1k/10k; live append at 1,000 exchanges/s and memory per exchange
   5  soak: RSS growth while carrying 200,000 exchanges
   6  reading: dspscope check (with the capture's index) vs mitmdump -nr
 
