@@ -281,6 +281,9 @@ class SaveCapture(_Writer):
         self._start_index(self.file.path)
 
     def _start_index(self, capture: Path) -> None:
+        if not capture.is_file():  # a device (/dev/full) or a pipe: nothing to index, nowhere to put it
+            self.index = None
+            return
         try:
             self.index = IndexWriter(index_path(capture))
         except OSError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 from mitmproxy import io as mitm_io
 from mitmproxy.test import taddons
@@ -128,3 +129,18 @@ def test_an_index_that_does_not_agree_is_read_only_as_far_as_it_does(tmp_path, c
     index.write_bytes(index_path(other).read_bytes())
     assert all(i.flow is not None for i in read_indexed(str(path)))
     assert check_json(capsys, str(path)) == expected
+
+
+def test_no_index_beside_what_is_not_a_file(tmp_path):
+    fifo = tmp_path / "pipe.mitm"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the other end, so opening it for writing works
+    try:
+        save = SaveCapture()
+        with taddons.context(save) as tctx:
+            tctx.configure(save, dspscope_save=str(fifo))
+            assert save.index is None
+            save.done()
+    finally:
+        os.close(reader)
+    assert not index_path(fifo).exists()
