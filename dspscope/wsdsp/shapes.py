@@ -65,12 +65,23 @@ _TEXT = r"([^<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"
 _GAP = re.compile(r">([^<]*)<")
 _NOT_TEXT = re.compile(r"[<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|]]>")
 
+#: An attribute value between its quotes: as _TEXT, and no quote of its
+#: kind and no tab or line end either (attribute-value normalisation, XML 1.0
+#: section 3.3.3, turns those into spaces), so the text is the value.
+_ATTRIBUTE_TEXT = {'"': r'([^<&"\t\n\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)',
+                   "'": r"([^<&'\t\n\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"}
+#: One attribute in a start tag (without its '<'); checked against the tree.
+_ATTRIBUTE = re.compile(r"""[ \t\n]+([^ \t\n=/>"']+)[ \t\n]*=[ \t\n]*(?:"([^"]*)"|'([^']*)')""")
+
 _lock = threading.Lock()
-_shapes: dict[str, list[_Shape]] = {}
+#: key -> signature -> shapes; the signature (how many tags, how many end
+#: tags) is the same for every message a shape matches, since no group can
+#: hold a '<', so a message is tried against one shape, seldom two.
+_shapes: dict[str, dict[tuple[int, int], list[_Shape]]] = {}
 _seen: dict[str, int] = {}
-#: Keys whose messages do not repeat a shape (an attribute value new in
+#: Keys whose messages do not repeat a shape (an attribute name new in
 #: every message, say): not matched, not learned any more.
-_UNSTEADY: list[_Shape] = []
+_UNSTEADY: dict[tuple[int, int], list[_Shape]] = {}
 _misses: dict[str, int] = {}
 
 
@@ -118,6 +129,14 @@ def _key(text: str) -> str:
     return first + "\x00" + text[start : min(end if end >= 0 else len(text), start + _KEY_PART)]
 
 
+def _signature(text: str) -> tuple[int, int]:
+    return text.count("<"), text.count("</")
+
+
+def _count(signatures: dict[tuple[int, int], list[_Shape]]) -> int:
+    return sum(len(shapes) for shapes in signatures.values())
+
+
 def _saw(key: str) -> None:
     if len(_seen) >= 4 * MAX_KEYS:
         _seen.clear()
@@ -130,22 +149,22 @@ def walked(xml: bytes) -> Walked | None:
     if text is None:
         return None
     key = _key(text)
-    shapes = _shapes.get(key)
-    if shapes is _UNSTEADY:
+    signatures = _shapes.get(key)
+    if signatures is _UNSTEADY:
         return None
-    if not shapes:
+    if not signatures:
         _saw(key)
         return None
     if "]]>" in text:
         return None
-    for shape in shapes:
+    for shape in signatures.get(_signature(text), ()):
         found = shape.pattern.fullmatch(text)
         if found is not None:
             try:
                 return shape.build(found.groups())
             except _Miss:
                 return None
-    if len(shapes) >= MAX_SHAPES_PER_KEY:
+    if _count(signatures) >= MAX_SHAPES_PER_KEY:
         missed = _misses[key] = _misses.get(key, 0) + 1
         if missed >= _GIVE_UP_AFTER:
             _shapes[key] = _UNSTEADY  # every try is a full match attempt per shape, wasted
@@ -163,8 +182,9 @@ def learn(xml: bytes, root: Any, result: Walked) -> None:
     if _seen.get(key, 0) < _LEARN_AFTER:
         return
     with _lock:
-        shapes = _shapes.get(key, [])
-        if shapes is _UNSTEADY or len(shapes) >= MAX_SHAPES_PER_KEY or (not shapes and len(_shapes) >= MAX_KEYS):
+        signatures = _shapes.get(key, {})
+        if (signatures is _UNSTEADY or _count(signatures) >= MAX_SHAPES_PER_KEY
+                or (not signatures and len(_shapes) >= MAX_KEYS)):
             return
     try:
         shape = _compile(text, root, result)
@@ -173,7 +193,7 @@ def learn(xml: bytes, root: Any, result: Walked) -> None:
     with _lock:
         _seen[key] = 0 if shape is not None else -8 * _LEARN_AFTER  # back off from what will not do
         if shape is not None:
-            _shapes.setdefault(key, []).append(shape)
+            _shapes.setdefault(key, {}).setdefault(_signature(text), []).append(shape)
 
 
 # ------------------------------------------------------------------ compiling
@@ -194,13 +214,18 @@ def _compile(text: str, root: Any, result: Walked) -> _Shape:
         raise _Unsupported
     if any(_NOT_TEXT.search(gap) for gap in gaps):
         raise _Unsupported
-    text_gap = _locate(tags, gaps, root)
-    plan = _Plan(text_gap, result, root)
+    text_gap, start_tag = _locate(tags, gaps, root)
+    spans = _attribute_spans(tags, start_tag, _read_elements(root, result.soap_ns))
+    source_pattern, gap_group, attribute_group = _pattern(tags, spans)
+    plan = _Plan({el: gap_group[i] for el, i in text_gap.items()},
+                 {(el, name): attribute_group[(start_tag[el], name)]
+                  for el in start_tag for name in spans.get(start_tag[el], {})},
+                 result, root)
     source = plan.source()
     namespace: dict[str, Any] = {}
     exec(compile(source, "<wsdsp.shapes builder>", "exec"), namespace)  # noqa: S102 - see docstring
     build = namespace["make"](tuple(plan.constants), _Helpers(result))
-    pattern = re.compile(_pattern(tags), re.DOTALL)
+    pattern = re.compile(source_pattern, re.DOTALL)
     found = pattern.fullmatch(text)
     if found is None:
         raise _Unsupported
@@ -210,14 +235,89 @@ def _compile(text: str, root: Any, result: Walked) -> _Shape:
     return _Shape(pattern, build)
 
 
-def _pattern(tags: list[str]) -> str:
-    """The tags literally, a text group between each two; after an XML
-    declaration only white space (nothing else may precede the root)."""
-    out = [re.escape(tags[0])]
-    for i, tag in enumerate(tags[1:]):
-        prolog = i == 0 and tags[0].startswith(("<?xml", "\ufeff<?xml"))
-        out.append(">" + (r"([ \t\n]*)" if prolog else _TEXT) + "<" + re.escape(tag))
-    return "".join(out)
+def _pattern(tags: list[str], spans: dict[int, dict[str, tuple[int, int, str]]]
+             ) -> tuple[str, dict[int, int], dict[tuple[int, str], int]]:
+    """The tags literally, a text group between each two, and one for each
+    attribute value in ``spans`` (tag index -> name -> start, end, quote);
+    after an XML declaration only white space (nothing else may precede the
+    root).  With the pattern, the group number of each gap and attribute."""
+    gap_group: dict[int, int] = {}
+    attribute_group: dict[tuple[int, str], int] = {}
+    groups = 0
+    out: list[str] = []
+    for i, tag in enumerate(tags):
+        if i:
+            prolog = i == 1 and tags[0].startswith(("<?xml", "\ufeff<?xml"))
+            out.append(">" + (r"([ \t\n]*)" if prolog else _TEXT) + "<")
+            gap_group[i - 1] = groups
+            groups += 1
+        at = 0
+        for name, (start, end, quote) in sorted(spans.get(i, {}).items(), key=lambda item: item[1]):
+            out.append(re.escape(tag[at:start]) + _ATTRIBUTE_TEXT[quote])
+            attribute_group[(i, name)] = groups
+            groups += 1
+            at = end
+        out.append(re.escape(tag[at:]))
+    return "".join(out), gap_group, attribute_group
+
+
+def _read_elements(root: Any, soap_ns: str) -> list[Any]:
+    """The elements whose attributes the walk reads (walk.convert): those
+    of header blocks other than WS-Addressing's, and of the body's first
+    element, with everything inside them."""
+    read: list[Any] = []
+    for child in root:
+        cns, clocal = split_tag(child.tag)
+        if cns == soap_ns and clocal == "Header":
+            for block in child:
+                bns, blocal = split_tag(block.tag)
+                if not (bns in walk.ADDRESSING and blocal in names.ADDRESSING_HEADERS):
+                    read.extend(block.iter())
+        elif cns == soap_ns and clocal == "Body":
+            body = next(iter(child), None)
+            if body is not None:
+                read.extend(body.iter())
+    return read
+
+
+def _attribute_spans(tags: list[str], start_tag: dict[Any, int], read: list[Any]
+                     ) -> dict[int, dict[str, tuple[int, int, str]]]:
+    """Where, in each start tag, the values of the attributes the walk reads
+    as plain text are: those with no namespace, not QName-valued, not typed.
+    Every attribute written in the tag is checked against the tree."""
+    spans: dict[int, dict[str, tuple[int, int, str]]] = {}
+    for el in read:
+        items = el.items()
+        index = start_tag.get(el)
+        if not items or index is None or index in (0, len(tags) - 1):
+            continue
+        chunk = tags[index]
+        at = len(chunk.split(None, 1)[0].rstrip("/"))
+        written: dict[str, tuple[int, int, str]] = {}
+        while (found := _ATTRIBUTE.match(chunk, at)) is not None:
+            group = 2 if found.group(2) is not None else 3
+            written[found.group(1)] = (found.start(group), found.end(group), found.group(0)[-1])
+            at = found.end()
+        if chunk[at:].strip(" \t\n") not in ("", "/"):
+            raise _Unsupported
+        if len([n for n in written if n != "xmlns" and not n.startswith("xmlns:")]) != len(items):
+            raise _Unsupported
+        variable: dict[str, tuple[int, int, str]] = {}
+        locals_ = [split_tag(name)[1] for name, _ in items]
+        for name, value in items:
+            if "{" in name or name in walk.QNAME_VALUED or name in names.BOOLEANS or name in names.INTEGERS:
+                continue
+            if locals_.count(name) > 1:  # "@name" is another attribute's too
+                continue
+            if name not in written:
+                raise _Unsupported
+            start, end, quote = written[name]
+            if chunk[start:end] != value:
+                raise _Unsupported
+            variable[name] = written[name]
+        if variable:
+            spans[index] = variable
+    return spans
 
 
 def _fingerprint(w: Walked) -> str:
@@ -234,14 +334,16 @@ def _qualified(el: Any) -> str:
     return f"{el.prefix}:{local}" if el.prefix else local
 
 
-def _locate(tags: list[str], gaps: list[str], root: Any) -> dict[Any, int]:
+def _locate(tags: list[str], gaps: list[str], root: Any) -> tuple[dict[Any, int], dict[Any, int]]:
     """For each element, the index of the text after its start tag (absent
-    for an empty-element tag) and after its end; verified against the tree,
-    so that a '>' inside an attribute value cannot shift the texts."""
+    for an empty-element tag), and of its start tag; verified against the
+    tree (with the texts after end tags), so that a '>' inside an attribute
+    value cannot shift the texts."""
     index = 1 if tags[0].startswith(("<?xml", "\ufeff<?xml")) else 0
     if index and gaps[0].strip(" \t\n"):
         raise _Unsupported
     text_gap: dict[Any, int] = {}
+    start_tag: dict[Any, int] = {}
     tail_gap: dict[Any, int] = {}
     empty: set[Any] = set()
     for event, el in etree.iterwalk(root, events=("start", "end")):
@@ -257,6 +359,7 @@ def _locate(tags: list[str], gaps: list[str], root: Any) -> dict[Any, int]:
                 text_gap[el] = index
             if name.split(None, 1)[0] != _qualified(el):
                 raise _Unsupported
+            start_tag[el] = index
             if el in empty:
                 tail_gap[el] = index
             index += 1
@@ -277,7 +380,7 @@ def _locate(tags: list[str], gaps: list[str], root: Any) -> dict[Any, int]:
     for el, i in tail_gap.items():
         if el is not root and i < len(gaps) and not _same(gaps[i], el.tail):
             raise _Unsupported
-    return text_gap
+    return text_gap, start_tag
 
 
 def _same(gap: str, parsed: str | None) -> bool:
@@ -341,12 +444,12 @@ class _Helpers:
         return walk.qname_text(local, text, stub)
 
     def make(self, fields: dict[str, Any], headers: dict[str, Any], addr: dict[str, str],
-             job_token: str | None, leaves: list[tuple[str, str]]) -> Walked:
+             job_token: str | None, leaves: list[tuple[str, str]], includes: list[str]) -> Walked:
         r = self.result
         w = r.walk
         collected = walk.Walk(
             namespaces=dict(w.namespaces), extensions=list(w.extensions), findings=[],
-            dialects=set(w.dialects), includes=list(w.includes), leaves=leaves,
+            dialects=set(w.dialects), includes=includes, leaves=leaves,
             job_token=job_token)
         return Walked(r.soap_ns, r.soap_version, list(r.early), addr, r.addressing, headers,
                       fields, r.body_name, r.body_ns, None, collected)
@@ -358,9 +461,12 @@ class _Plan:
     module records, through the walk's own rules (walk.put, walk.attributes,
     walk.qname_text, walk.boolean, walk.is_job_token)."""
 
-    def __init__(self, text_gap: dict[Any, int], result: Walked, root: Any) -> None:
+    def __init__(self, text_gap: dict[Any, int], attribute_group: dict[tuple[Any, str], int],
+                 result: Walked, root: Any) -> None:
         self.root = root
         self.text_gap = text_gap
+        self.attribute_group = attribute_group
+        self.includes: list[str] = []
         self.result = result
         self.constants: list[Any] = []
         self.lines: list[str] = []
@@ -414,7 +520,7 @@ class _Plan:
             *("    " + line for line in self.lines),
             f"    return H.make({fields}, {_dict_source(self, headers)}, "
             + "{" + ", ".join(f"{self.const(k)}: {v}" for k, v in addr) + "}, "
-            + f"{self.job_token or 'None'}, [{', '.join(self.leaves)}])",
+            + f"{self.job_token or 'None'}, [{', '.join(self.leaves)}], [{', '.join(self.includes)}])",
             "  return build",
         ]
         return "\n".join(lines) + "\n"
@@ -429,7 +535,13 @@ class _Plan:
             walk.attributes(attributes, items, el, "", ns, local, scratch)
             if scratch.findings:
                 raise _Unsupported
-        entries = [f"{self.const(k)}: {self.const(v)}" for k, v in attributes.items()]
+            for include in scratch.includes:  # walk.attributes' xop:Include href
+                group = self.attribute_group.get((el, "href"))
+                self.includes.append(f"g[{group}]" if group is not None else self.const(include))
+        entries = []
+        for k, v in attributes.items():
+            group = self.attribute_group.get((el, k[1:]))
+            entries.append(f"{self.const(k)}: " + (f"g[{group}]" if group is not None else self.const(v)))
         if len(el):
             out: dict[str, Any] = {}
             for child in el:
