@@ -76,7 +76,8 @@ _ATTRIBUTE = re.compile(r"""[ \t\n]+([^ \t\n=/>"']+)[ \t\n]*=[ \t\n]*(?:"([^"]*)
 _lock = threading.Lock()
 #: key -> signature -> shapes; the signature (how many tags, how many end
 #: tags) is the same for every message a shape matches, since no group can
-#: hold a '<', so a message is tried against one shape, seldom two.
+#: hold a '<', so a message is tried against one shape, seldom two (the
+#: signature is only counted when a key has shapes of more than one).
 _shapes: dict[str, dict[tuple[int, int], list[_Shape]]] = {}
 _seen: dict[str, int] = {}
 #: Keys whose messages do not repeat a shape (an attribute name new in
@@ -157,7 +158,11 @@ def walked(xml: bytes) -> Walked | None:
         return None
     if "]]>" in text:
         return None
-    for shape in signatures.get(_signature(text), ()):
+    if len(signatures) == 1:  # counting costs as much as a match: only to choose
+        (candidates,) = signatures.values()
+    else:
+        candidates = signatures.get(_signature(text), [])
+    for shape in candidates:
         found = shape.pattern.fullmatch(text)
         if found is not None:
             try:
