@@ -249,8 +249,17 @@ class JobTracker:
     def retire_if_done(self, job: Job | None) -> dict[str, Any] | None:
         """Summarise and forget ``job`` now if it is done (its summary is
         due when it ends, not at the next eviction); None otherwise."""
-        if job is None or job.state not in DONE or job.early_end is not None:
+        if job is None or job.early_end is not None:
             return None  # (an early end state waits for the EndPostScanJob it overtook)
+        # A polling device's job ends when the server reports a final JobState
+        # for it after EndPostScanJob (or Cancel): no end-state event follows
+        # for a device that did not subscribe (a late one is taken as such).
+        # (A WS-Scan job is over for its client at its last page, and its
+        # events may still come: it is summarised at eviction.)
+        polled_out = (job.protocol == "ws-dsp" and job.state in (S.ENDED, S.CANCELED)
+                      and job.outcome in FINAL_STATES)
+        if job.state not in DONE and not polled_out:
+            return None
         if job.token and self.jobs.get(job.token) is job:
             return self._retire(job.token, job)
         # a creation that failed has no token: it is filed under another key

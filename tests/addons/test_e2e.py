@@ -200,19 +200,23 @@ async def test_stock_mitmdump_loads_the_addon(tmp_path):
     assert [f["code"] for r in records for f in r["findings"]] == []
 
 
-async def test_a_job_line_comes_when_the_job_ends(tmp_path):
+@pytest.mark.parametrize("subscribe", [True, False], ids=["subscribed", "polling"])
+async def test_a_job_line_comes_when_the_job_ends(tmp_path, subscribe):
     async with ScanServer(port=0, tls_on=False, config_dir=tmp_path) as server:
         proxy, port = await start_proxy(tmp_path, server)
         try:
             device = SimulatedDevice(device_options(tmp_path, "http", port, jobs=1, images=1,
-                                                    subscribe=True))
+                                                    subscribe=subscribe))
             [result] = await device.run()
             assert result.ok, result.error
             # the proxy runs on, and nothing else crosses it: the line is there already
             await proxy.wait_for_async(
                 re.escape(f"job {result.token} from 127.0.0.1: Completed, 1 image(s)"))
             lines = proxy.stdout.splitlines()
-            ended = next(i for i, line in enumerate(lines) if "<- PostScanJobEndStateEvent" in line)
+            # right after what ended it: the end-state event, or the poll
+            # whose JobState said Completed
+            last = "<- PostScanJobEndStateEvent" if subscribe else "GetPostScanJobElements"
+            ended = max(i for i, line in enumerate(lines) if last in line)
             assert lines[ended + 1].startswith(f"job {result.token} ")
         finally:
             assert await proxy.stop_async(signal.SIGINT) == 0, proxy.stderr
