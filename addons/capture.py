@@ -42,10 +42,12 @@ from dspscope.addons.rotating import (  # noqa: F401 - the capture's public name
 
 logger = logging.getLogger(__name__)
 
-#: Records at least this large are written by a worker thread: writing a
-#: scanned image to disk must not hold up its exchange (the device waits for
-#: the response) nor the other connections.  Smaller records are written at
-#: once, unless a large one is still being written (records stay in order).
+#: Records at least this large are made and written by a worker thread:
+#: serialising and writing a scanned image must not hold up its exchange
+#: (the device waits for the response) nor the other connections; the event
+#: loop only takes an immutable snapshot (``snapshot``).  Smaller records are
+#: written at once, unless a large one is still being written (records stay
+#: in order).
 BACKGROUND_BYTES = 256 * 1024
 
 
@@ -121,24 +123,24 @@ class _Writer:
         self._done.add(flow)
         file = self.file
         try:
-            record = self.serialize(flow)
+            snapshot = self.snapshot(flow)
             extra = self.companion(flow)
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
             self._failed(file, exc)
             return
-        size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
         busy = self._last is not None and not self._last.done()
-        if size < BACKGROUND_BYTES and not busy:
-            self._put(file, record, size, extra)
+        if _body_bytes(flow) < BACKGROUND_BYTES and not busy:
+            self._put(file, snapshot, extra)
             return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=self.option)
-        self._last = self._worker.submit(self._put, file, record, size, extra)
+        self._last = self._worker.submit(self._put, file, snapshot, extra)
 
-    def _put(self, file: RotatingFile, record: bytes | Sequence[bytes], size: int,
-             extra: Any = None) -> None:
-        """Write one record (on the event loop, or on the worker thread)."""
+    def _put(self, file: RotatingFile, snapshot: Any, extra: Any = None) -> None:
+        """Make and write one record (on the event loop, or on the worker thread)."""
         try:
+            record = self.serialize(snapshot)
+            size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
             offset = file.write(record)
             self.written += 1
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
@@ -161,7 +163,12 @@ class _Writer:
     def open_file(self, path: str, max_bytes: int | None, max_age: float | None) -> RotatingFile:
         return RotatingFile(path, max_bytes=max_bytes, max_age=max_age)
 
-    def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
+    def snapshot(self, flow: http.HTTPFlow) -> Any:
+        """What ``serialize`` makes the record from: taken on the event loop,
+        shares nothing mutable with the flow (another thread may read it)."""
+        raise NotImplementedError
+
+    def serialize(self, snapshot: Any) -> bytes | Sequence[bytes]:
         raise NotImplementedError
 
     def companion(self, flow: http.HTTPFlow) -> Any:
@@ -176,6 +183,14 @@ _ROTATION_OPTIONS = (
     ("dspscope_rotate_size", "Start a new capture file when this size is reached, e.g. 500m."),
     ("dspscope_rotate_time", "Start a new capture file after this time, e.g. 1h or 1d."),
 )
+
+
+def _body_bytes(flow: http.HTTPFlow) -> int:
+    """How large the record will be, near enough to choose where to make it."""
+    size = len(flow.request.raw_content or b"")
+    if flow.response is not None:
+        size += len(flow.response.raw_content or b"")
+    return size
 
 
 def _rotation() -> tuple[int | None, float | None]:
@@ -249,8 +264,13 @@ class SaveCapture(_Writer):
             self.index.close()
             self.index = None
 
-    def serialize(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
-        return tnetstring_pieces(flow.get_state())
+    def snapshot(self, flow: http.HTTPFlow) -> Any:
+        # A fresh structure of immutable values (bodies and headers are
+        # bytes, the metadata a deep copy): safe to serialise elsewhere.
+        return flow.get_state()
+
+    def serialize(self, snapshot: Any) -> bytes | Sequence[bytes]:
+        return tnetstring_pieces(snapshot)
 
     def companion(self, flow: http.HTTPFlow) -> tuple[bytes, bytes]:
         return dumps(index_flags(flow)), record_json(flow)
@@ -303,8 +323,11 @@ class JsonlCapture(_Writer):
         super().__init__()
         self._record = record
 
-    def serialize(self, flow: http.HTTPFlow) -> bytes:
+    def snapshot(self, flow: http.HTTPFlow) -> bytes:
         if self._record is record_of:
             line = _record_json.pop(flow, None) or dumps(record_of(flow))
             return line + b"\n"
         return dumps(self._record(flow)) + b"\n"
+
+    def serialize(self, snapshot: bytes) -> bytes:
+        return snapshot

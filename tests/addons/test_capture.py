@@ -201,3 +201,32 @@ async def test_large_records_are_written_by_a_worker_in_order(tmp_path):
     assert [f.id for f in got] == [f.id for f in flows]
     assert got[1].request.raw_content == flows[1].request.raw_content
     assert save.written == len(flows) and save.failures == 0
+
+
+async def test_a_large_record_is_the_flow_as_it_was_at_its_response(tmp_path):
+    """The worker makes the record from a snapshot taken on the event loop:
+    what an addon changes in the flow afterwards is not in it."""
+    import threading
+
+    from dspscope.addons.capture import BACKGROUND_BYTES
+
+    path = tmp_path / "c.mitm"
+    save = SaveCapture()
+    flow = support.job_flows(images=1)[1]
+    flow.request.content = b"\x01" * (BACKGROUND_BYTES + 1)
+    flow.metadata["note"] = {"seen": ["before"]}
+    gate = threading.Event()
+    with taddons.context(save) as tctx:
+        tctx.configure(save, dspscope_save=str(path))
+        original = save.serialize
+        save.serialize = lambda snapshot: (gate.wait(10), original(snapshot))[1]
+        save.response(flow)
+        flow.metadata["note"]["seen"].append("after")
+        flow.request.content = b"changed"
+        flow.comment = "changed later"
+        gate.set()
+        save.done()
+    (got,) = read_flows(path)
+    assert got.request.raw_content == b"\x01" * (BACKGROUND_BYTES + 1)
+    assert got.metadata["note"] == {"seen": ["before"]} and got.comment == ""
+    assert save.written == 1 and save.failures == 0
