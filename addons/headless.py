@@ -6,10 +6,16 @@ service manager: time, device, operation, status, latency, job, findings.
     12:00:03.007  10.0.0.7     SendImage                500  120ms  job 1f0c2a9e  1 error: wsa.missing-to
 
 and one line per job when it is summarised and forgotten.
+
+Lines are flushed at most FLUSH_AFTER seconds after they are written (and
+at shutdown), not one by one: a flush is a system call, and on the event
+loop each one can wait for a busy writer thread to hand the interpreter
+back, which held every exchange up behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections import Counter
@@ -20,6 +26,9 @@ from mitmproxy import ctx, http
 
 from dspscope.addons.metadata import METADATA_KEY, waited
 from dspscope.wsdsp.messages import SEVERITY_ORDER
+
+#: Longest a written line waits for its flush.
+FLUSH_AFTER = 0.1
 
 
 def _clean(text: object) -> str:
@@ -94,6 +103,7 @@ class Headless:
         self.out = out
         #: job lines due after the line of the exchange that ended them
         self._due: list[str] = []
+        self._flush_due: asyncio.TimerHandle | None = None
 
     def load(self, loader: Any) -> None:
         loader.add_option("dspscope_headless", bool, False,
@@ -110,6 +120,7 @@ class Headless:
 
     def done(self) -> None:
         self._print_due()
+        self._flush()
 
     def jobs_finished(self, summaries: list[dict[str, Any]]) -> None:
         """Track calls this while it handles the exchange that ended the
@@ -126,4 +137,20 @@ class Headless:
             return
         out = self.out or sys.stdout
         out.write(line + "\n")
-        out.flush()
+        if self._flush_due is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop: at once
+            out.flush()
+            return
+        self._flush_due = loop.call_later(FLUSH_AFTER, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_due is not None:
+            self._flush_due.cancel()
+            self._flush_due = None
+        try:
+            (self.out or sys.stdout).flush()
+        except (OSError, ValueError):  # a closed or broken stdout: nothing to tell it
+            pass

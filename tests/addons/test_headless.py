@@ -58,3 +58,43 @@ def test_a_job_line_says_how_many_events_rules_dropped() -> None:
     line = job_line({"token": "t", "device": "d", "outcome": None, "state": "ended", "images": 1,
                      "events": 3, "dropped_events": 1, "faults": [], "findings": []})
     assert "3 event(s), 1 dropped by rules, 0 fault(s)" in line and ": ended," in line
+
+
+class _Flushes(io.StringIO):
+    """Counts flushes; ``shown`` is what a reader of the stream has seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+        self.shown = ""
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.shown = self.getvalue()
+
+
+async def test_lines_are_flushed_together_soon_and_at_shutdown():
+    from tests.helpers import eventually_async
+
+    out = _Flushes()
+    headless = Headless(out)
+    flows = support.job_flows(images=3)
+    with taddons.context(headless) as tctx:
+        tctx.configure(headless, dspscope_headless=True)
+        for f in flows:
+            headless.response(f)
+        assert out.flushes == 0  # one flush for the lot, not a system call per line
+        await eventually_async(lambda: out.flushes == 1, what="the lines flushed")
+        assert len(out.shown.splitlines()) == len(flows)
+        headless.response(flows[0])
+        headless.done()  # nothing left unflushed at shutdown
+    assert len(out.shown.splitlines()) == len(flows) + 1
+
+
+def test_lines_are_flushed_at_once_off_the_event_loop():
+    out = _Flushes()
+    headless = Headless(out)
+    with taddons.context(headless) as tctx:
+        tctx.configure(headless, dspscope_headless=True)
+        headless.response(support.job_flows(images=0)[0])
+        assert out.flushes == 1 and out.shown
