@@ -52,6 +52,10 @@ class LiveSource(Source):
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        # Set by stop() from the UI thread, read by the proxy thread: a
+        # viewer that quits while the proxy is still starting must not leave
+        # a proxy (and mitmproxy's process-wide ctx) coming up after it.
+        self._stopping = threading.Event()
         self.spool: Spool | None = None
         self.records: Spool | None = None
         self.intercept = _Intercept(self)
@@ -72,6 +76,7 @@ class LiveSource(Source):
         self._ready.wait(timeout=10)
 
     def stop(self) -> None:
+        self._stopping.set()
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             try:
@@ -99,6 +104,8 @@ class LiveSource(Source):
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self._stopping.is_set():  # stop() came before the loop was there to tell
+            self._stop.set()
         self._ready.set()
         try:
             try:
@@ -107,6 +114,8 @@ class LiveSource(Source):
                 self._failed(str(exc))
                 await self._stop.wait()
                 return
+            if self._stop.is_set():
+                return  # stopped while the server was starting: no proxy after all
             self.bridge = Bridge(self.inbox, self.spool, self.records)
             addons = chain.build()  # its headless printer stays off (below)
             at = next((i for i, a in enumerate(addons) if isinstance(a, Track)), len(addons) - 1)

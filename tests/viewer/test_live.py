@@ -319,3 +319,28 @@ async def test_replay_from_a_capture_trusts_what_open_was_given(tmp_path: Path, 
                 await until(pilot, lambda: "cannot verify the certificate" in screen_text(pilot),
                             what="the certificate refused")
                 assert tls_server.jobs.jobs == {}
+
+
+def test_a_viewer_that_quits_while_the_proxy_starts_leaves_no_proxy_behind() -> None:
+    """stop() while before_proxy is still running (a slow simulated server):
+    the thread ends without starting a proxy, rather than bringing one up
+    later, beside whatever runs next in the process."""
+    import threading
+
+    from dspscope.viewer.inbox import Inbox
+
+    starting = threading.Event()
+
+    class SlowStart(LiveSource):
+        async def before_proxy(self) -> None:
+            starting.set()
+            assert self._stop is not None
+            await self._stop.wait()  # still starting when the user quits
+
+    source = SlowStart({"mode": ["reverse:http://127.0.0.1:9"], "listen_host": "127.0.0.1",
+                        "listen_port": free_port()}, title="slow")
+    source.start(Inbox())
+    assert starting.wait(10), "before_proxy never ran"
+    source.stop()
+    assert source._thread is not None and not source._thread.is_alive()
+    assert source.runner is None
