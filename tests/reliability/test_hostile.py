@@ -272,7 +272,11 @@ def test_broken_framing(rig: Rig, name: str, wire: bytes, half_close: bool) -> N
     # Whatever reached the upstream is one request with the bytes its framing
     # announced: never a smuggled second request, never a body cut short.
     assert all(r.target.startswith(f"/ScanServer?tag={tag}") for r in forwarded), forwarded
+    # (300 KB of headers with no body: mitmproxy refuses them when they come
+    # in pieces past its buffer limit, and may pass them on when they arrive
+    # at once; passed on, the request has the empty body it announced.)
+    announced = {"content-length-short": _BODY[:-10], "headers-endless": b""}.get(name, _BODY)
     for received in forwarded:
-        assert received.body == (_BODY[:-10] if name == "content-length-short" else _BODY), name
+        assert received.body == announced, name
     assert reply.status in (None, 200, 400), reply
     rig.healthy()
