@@ -168,7 +168,10 @@ def test_intercept_editor(snap_compare: Any) -> None:
         await ready(pilot, 1)
         await pilot.press("enter")
         await until(pilot, lambda: pilot.app.screen.query(TextArea), what="the intercept editor")
-        pilot.app.screen.query_one(TextArea).cursor_blink = False  # a steady picture
+        # The screen focuses its first widget once it is active; the cursor
+        # shows only then, so the blink stops after that (a steady picture).
+        await until(pilot, lambda: pilot.app.screen.focused is not None, what="the editor focused")
+        pilot.app.screen.query_one(TextArea).cursor_blink = False
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run)
