@@ -198,7 +198,9 @@ def learn(xml: bytes, root: Any, result: Walked) -> None:
     with _lock:
         _seen[key] = 0 if shape is not None else -8 * _LEARN_AFTER  # back off from what will not do
         if shape is not None:
-            _shapes.setdefault(key, {}).setdefault(_signature(text), []).append(shape)
+            signatures = _shapes.setdefault(key, {})
+            if signatures is not _UNSTEADY:  # not given up on while compiling
+                signatures.setdefault(_signature(text), []).append(shape)
 
 
 # ------------------------------------------------------------------ compiling
