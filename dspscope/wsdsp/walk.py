@@ -8,7 +8,8 @@ decode and has the common cases inline; ``convert`` is the plain recursive
 form of the same rules.  shapes mirrors these rules for the texts of a known
 shape by calling the functions here.
 
-Their finding codes are in ``codes.CODES``.
+Their finding codes are in ``codes.CODES``.  At ~400 lines on purpose: the
+rules and the hot loop that inlines them are kept side by side.
 """
 
 from __future__ import annotations
