@@ -169,7 +169,7 @@ async def test_intercepted_responses_edit_fault_and_forward(server: ScanServer, 
         # 2. the next answer replaced by a spec fault: the server's job stays unknown to the device
         await open_paused(pilot, app)
         await pilot.press("ctrl+g")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: isinstance(app.screen, Choose), what="the list of spec faults")
         await pilot.press("down", "down", "down", "enter")  # ServerErrorTemporaryError
         faulted = await until_row(pilot, app, lambda row: row.fault == "ServerErrorTemporaryError")
         assert faulted.status == 500 and faulted.rules == ("intercept",)
@@ -191,8 +191,9 @@ async def test_intercepted_responses_edit_fault_and_forward(server: ScanServer, 
         assert meta["rules"] == [{"name": "intercept", "action": "edit", "side": "response"}]
         listing = app.screen.query_one(ExchangeList)
         assert listing.select_row(first)
-        await pilot.pause(0.3)
-        app.screen.query_one("#detail").query_one("#detail-tabs").active = "diff"
+        detail = app.screen.query_one("#detail")
+        await until(pilot, lambda: getattr(detail, "row", None) is first, what="the edited exchange's detail")
+        detail.query_one("#detail-tabs").active = "diff"
         await until(pilot, lambda: "response (original)" in screen_text(pilot), what="the diff")
         replaced = app.session.flow(faulted)
         assert replaced is not None
@@ -309,7 +310,7 @@ async def test_replay_from_a_capture_trusts_what_open_was_given(tmp_path: Path, 
         app = DspscopeApp(source)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: len(app.session.store) == 1, what="the capture")
-            await pilot.pause(0.2)
+            await until(pilot, lambda: app.current_row() is not None, what="the exchange under the cursor")
             await pilot.press("r")
             await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay screen")
             if trusted:
