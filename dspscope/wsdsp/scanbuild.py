@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from . import names, wsscan
+from . import build, names, wsscan
 from .messages import Fault, Message
-from .names import ANONYMOUS, SOAP12, WSA, WSCN, XOP
+from .names import ANONYMOUS, WSA, WSCN, XOP
 from .values import new_message_id
 
 _OVERRIDES = {"Include": XOP}
@@ -109,27 +109,13 @@ def event(name: str, body: Mapping[str, Any], *, to: str) -> Message:
 def fault(req: Message | None, subcode: str, detail: str | None = None, *,
           code: str | None = None, reason: str | None = None) -> Message:
     """A SOAP 1.2 fault answering ``req`` with a WS-Scan error code (Code and
-    Reason from the error-code pages unless given)."""
+    Reason from the error-code pages unless given); built as every fault is,
+    by ``build.fault``."""
     known = wsscan.FAULTS.get(subcode, ("Receiver", "The service had an unexpected error."))
-    code, reason = code or known[0], reason or known[1]
     sub_ns = WSA if subcode == "ActionNotSupported" else WSCN
-    prefix = next((p for p, u in names.PREFIXES.items() if u == sub_ns), "vnd")
-    body: dict[str, Any] = {
-        "Code": {"Value": f"soap:{code}", "Subcode": {"Value": f"{prefix}:{subcode}"}},
-        "Reason": {"Text": {"@lang": "en", "#text": reason}},
-    }
-    if detail is not None:
-        body["Detail"] = detail
-    message = _message(
-        kind="fault", operation=req.operation if req is not None else None,
-        action=WSA + "/fault", root="Fault", root_ns=SOAP12, body=body, to=ANONYMOUS,
-        relates_to=req.message_id if req is not None else None,
-        fault=Fault(code=code, subcode=subcode, reason=reason, detail=detail,
-                    subcode_namespace=sub_ns),
-    )
-    spaces = dict(message.namespaces)
-    spaces["Fault/Reason/Text/@lang"] = "http://www.w3.org/XML/1998/namespace"
-    return replace(message, namespaces=spaces)
+    message = build.fault(req, subcode, detail, code=code or known[0], reason=reason or known[1],
+                          subcode_namespace=sub_ns)
+    return replace(message, protocol="ws-scan")
 
 
 def element_data(name: str, content: Any | None) -> dict[str, Any]:
