@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from PIL import Image
 
 from dspscope.sim.scanner import ScannerModel, SimulatedScanner
 from dspscope.wsdsp import Message, build, decode, encode, scanbuild
 from dspscope.wsdsp.names import WSCN
 from tests.helpers import eventually_async
+from tests.sim.support import Sink
 
 
 @pytest.fixture
@@ -147,21 +147,8 @@ async def test_faults_of_the_error_code_pages(scanner, session):
 
 
 async def test_subscribers_get_job_events(scanner, session):
-    received: list[Message] = []
-
-    async def sink(request: web.Request) -> web.Response:
-        received.append(decode(await request.read(), request.headers.get("Content-Type")))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/events", sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        subscribe = build.subscribe(to=scanner.url, notify_to=f"http://127.0.0.1:{port}/events",
+    async with Sink() as sink:
+        subscribe = build.subscribe(to=scanner.url, notify_to=sink.url,
                                     actions=[f"{WSCN}/JobEndStateEvent",
                                              f"{WSCN}/JobStatusEvent"])
         _, answer, _ = await send(session, scanner.url, subscribe)
@@ -169,10 +156,9 @@ async def test_subscribers_get_job_events(scanner, session):
         reply = await create(session, scanner)
         await send(session, scanner.url,
                    retrieve(scanner, reply.body["JobId"], reply.body["JobToken"]))
+        received = sink.messages
         await eventually_async(lambda: any(m.operation == "JobEndStateEvent" for m in received),
                                what="the JobEndStateEvent")
         assert all(m.protocol == "ws-scan" and m.findings == () for m in received)
         end = next(m for m in received if m.operation == "JobEndStateEvent")
         assert end.body["JobEndState"]["JobCompletedState"] == "Completed"
-    finally:
-        await runner.cleanup()

@@ -201,26 +201,15 @@ async def test_scan_events_come_through_the_proxy_into_the_job(tmp_path, process
     events through the proxy's events listener, decoded as WS-Scan events and
     counted in the job they belong to."""
     import aiohttp
-    from aiohttp import web
 
     from dspscope.sim.scanner import SimulatedScanner
     from dspscope.wsdsp import build, encode, scanbuild
     from dspscope.wsdsp.names import WSCN
     from tests.helpers import eventually_async
+    from tests.sim.support import Sink
 
-    received: list = []
-
-    async def sink(request: web.Request) -> web.Response:
-        received.append(decode(await request.read(), request.headers.get("Content-Type")))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/sink", sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    sink_url = f"http://127.0.0.1:{runner.addresses[0][1]}/sink"
-    try:
+    async with Sink() as sink:
+        received, sink_url = sink.messages, sink.url
         async with SimulatedScanner(port=0, tls_on=False) as scanner:
             proxy, port = _proxy(processes, scanner.port, "events")
             url = f"http://127.0.0.1:{port}/WSDScan"
@@ -249,8 +238,6 @@ async def test_scan_events_come_through_the_proxy_into_the_job(tmp_path, process
                     lambda: any(m.operation == "JobEndStateEvent" for m in received),
                     what="the JobEndStateEvent at the client's sink")
             proxy.stop(signal.SIGINT)
-    finally:
-        await runner.cleanup()
     assert all(m.protocol == "ws-scan" and m.findings == () for m in received)
     records = _records(tmp_path / "events.jsonl")
     events = [r for r in records if r["kind"] == "event"]
