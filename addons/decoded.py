@@ -28,7 +28,7 @@ from typing import Literal
 
 from mitmproxy import http
 
-from dspscope.addons.bodies import DECODED_LIMIT, SNIFF_LIMIT, body_of, looks_xml
+from dspscope.addons.bodies import DECODED_LIMIT, OFF_LOOP_BYTES, SNIFF_LIMIT, body_of, looks_xml
 from dspscope.wsdsp import Message, decode
 from dspscope.wsdsp.codes import finding
 from dspscope.wsdsp.mtom import split
@@ -37,11 +37,12 @@ logger = logging.getLogger(__name__)
 
 Side = Literal["request", "response"]
 #: Bodies above this size are decoded in a worker thread, so that hashing a
-#: scanned image does not stall every other connection of the proxy.
-THREAD_THRESHOLD = 1 << 20
+#: scanned image does not stall every other connection of the proxy (see
+#: ``bodies.OFF_LOOP_BYTES`` for why smaller ones are not).
+THREAD_THRESHOLD = OFF_LOOP_BYTES
 #: Final request bodies above this size are hashed in a worker thread while
-#: the server reads them (hashing 1 MB takes ~2 ms, 200 MB ~0.5 s).
-PREFETCH_THRESHOLD = 256 * 1024
+#: the server reads them (hashing 1 MB takes ~0.5 ms, 200 MB ~0.1 s).
+PREFETCH_THRESHOLD = OFF_LOOP_BYTES
 NOT_SOAP = Message(protocol="not-soap")
 
 
