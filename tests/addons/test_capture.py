@@ -175,14 +175,13 @@ def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
     from mitmproxy.io import tnetstring
     from mitmproxy.test import tflow
 
-    from dspscope.addons.capture import tnetstring_pieces
-
     flow = tflow.tflow(resp=True)
     flow.request.content = bytes(range(256)) * 1000
-    state = flow.get_state()
-    pieces = tnetstring_pieces(state)
-    assert b"".join(pieces) == tnetstring.dumps(state)
+    flow.metadata["dspscope"] = {"findings": [{"code": "x", "at": (1, 2.5)}], "ok": True}
+    pieces = SaveCapture().snapshot(flow)
+    assert b"".join(pieces) == tnetstring.dumps(flow.get_state())
     assert any(piece is flow.request.raw_content for piece in pieces)  # the body, not a copy
+    assert flow.metadata["dspscope"]["ok"] is True  # the flow keeps its metadata
 
 
 async def test_large_records_are_written_by_a_worker_in_order(tmp_path):
