@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import secrets
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -301,4 +302,6 @@ class Events:
             if changed is not None:
                 flow.request.content = changed
                 metadata.note_rewrite(flow, "request", "event-to", msg.to, sink)
+                # Only wsa:To changed: keep the decode rather than parse the event again.
+                decoded.keep_decoded(flow, "request", replace(msg, to=sink))
         logger.debug("event relayed from %s to %s", ours, sink)

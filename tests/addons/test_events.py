@@ -11,7 +11,7 @@ from dspscope.addons.decoded import message, state_of
 from dspscope.addons.events import PREFIX, Events, parse_events, sink_address, sink_key
 from dspscope.addons.metadata import METADATA_KEY
 from dspscope.addons.track import Track
-from dspscope.wsdsp import build, encode
+from dspscope.wsdsp import build, decode, encode
 from tests.addons import support
 
 SINK = "http://10.0.0.7:9000/events/abc?x=1"
@@ -148,11 +148,15 @@ async def test_events_are_relayed_to_the_real_sink():
     events = Events()
     with taddons.context(Decode(), events, Track()):
         await events.request(f)
+    # The event is not parsed again: its decode was kept for the new body.
+    assert state_of(f).request_raw is f.request.raw_content
     assert f.request.url == SINK
     assert f.request.host_header == "10.0.0.7:9000"
     assert message(f, "request").to == SINK
     assert state_of(f).relayed_to == SINK
     assert events.relayed == 1
+    # and what was kept is what parsing the new body gives.
+    assert message(f, "request") == decode(f.request.raw_content, f.request.headers["content-type"])
 
 
 async def test_a_bad_event_path_is_answered_not_forwarded():
