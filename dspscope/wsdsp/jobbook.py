@@ -35,7 +35,8 @@ class Job:
     document_root: str | None = None
     images: int = 0
     document_ids: set[int | str] = field(default_factory=set)
-    #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a clash
+    #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a
+    #: clash (this and ``acknowledged``: while the job is open, emptied after)
     document_images: dict[int | str, tuple[str, ...]] = field(default_factory=dict)
     #: DocumentIds a SendImageResponse acknowledged (a resend counts once)
     acknowledged: set[int | str] = field(default_factory=set)

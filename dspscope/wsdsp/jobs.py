@@ -442,6 +442,12 @@ class JobTracker:
         if nxt is None:
             findings.append(finding("job.after-end", f"{what} for job {job.short_token} after it was {job.state.value}"))
             return
+        if job.state is S.OPEN and nxt is not S.OPEN:
+            # What tells a resend from a clash matters only while images
+            # come (a job never opens again): a tracker left running for
+            # days keeps no image digests of ended jobs.
+            job.document_images.clear()
+            job.acknowledged.clear()
         job.state = nxt
 
     def _bound(self) -> None:

@@ -443,3 +443,20 @@ def test_any_sequence_keeps_the_tracker_sound(steps: list[tuple[str, str, str, i
         for job in tracker:
             assert 0 <= job.images <= len(steps)
     assert set(seen) <= SEQUENCE_CODES
+
+
+def test_an_ended_job_keeps_no_image_digests(tracker: JobTracker) -> None:
+    """What tells a resend from a clash is needed while images come: once
+    the job has ended it is let go (a viewer keeps every job), and what a
+    late image means is the same."""
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    dev.image(T1, 1)
+    dev.image(T1, 2)
+    job = tracker.job(T1)
+    assert job is not None and len(job.document_images) == 2 and job.acknowledged == {1, 2}
+    assert codes(dev.close(T1)) == []
+    assert job.document_images == {} and job.acknowledged == set()
+    assert job.document_ids == {1, 2} and job.images == 2
+    assert codes(dev.image(T1, 2)) == ["job.after-end"]
+    assert job.images == 2
