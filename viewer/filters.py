@@ -37,7 +37,9 @@ the row's search key: id, device, server, URL, operation, job token,
 status, fault, error, rule names, finding codes and the message's values.
 
 Parsing is pure and raises ``FilterError`` (with the offending position);
-matching only reads attributes of the rows it is given.
+matching only reads attributes of the rows it is given.  A word that tests
+one attribute says so (``Tests``), so that a table kept in columns can test
+each distinct value once instead of each row (``viewer.scan``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,37 @@ class Row(Protocol):
 
 Documents = Callable[[Any], Iterable[Any]]
 Predicate = Callable[[Any, Documents | None], bool]
+#: What a word tests, when each test reads one attribute of the row: the
+#: word matches if any (attribute, test of its value) holds.
+Tests = tuple[tuple[str, Callable[[Any], bool]], ...]
+
+
+def tests_of(predicate: Predicate) -> Tests | None:
+    """The attribute tests of ``predicate`` (None: it reads more than that)."""
+    found: Tests | None = getattr(predicate, "tests", None)
+    return found
+
+
+def negated_of(predicate: Predicate) -> bool:
+    return bool(getattr(predicate, "negated", False))
+
+
+class Contains:
+    """The test "has any of these (lower-case) texts in it" (a column scan
+    runs it inline)."""
+
+    __slots__ = ("needles",)
+
+    def __init__(self, needles: Sequence[str]) -> None:
+        self.needles = tuple(needles)
+
+    def __call__(self, text: str) -> bool:
+        return any(n in text for n in self.needles)
+
+
+def _testing(predicate: Predicate, *tests: tuple[str, Callable[[Any], bool]]) -> Predicate:
+    predicate.tests = tests  # type: ignore[attr-defined]
+    return predicate
 
 
 class FilterError(ValueError):
@@ -116,7 +149,12 @@ class Query:
 
     def select(self, rows: Sequence[Any], documents: Documents | None = None,
                start: int = 0) -> list[int]:
-        """Indices (from ``start``) of the rows that match."""
+        """Indices (from ``start``) of the rows that match (``rows`` may
+        select itself: a table kept in columns)."""
+        own = getattr(rows, "select", None)
+        if own is not None:
+            found: list[int] = own(self.predicates, documents, start)
+            return found
         if not self.predicates:
             return list(range(start, len(rows)))
         if len(self.predicates) == 1 and not self.needs_documents:
@@ -178,6 +216,8 @@ def _negated(predicate: Predicate) -> Predicate:
         return not predicate(row, documents)
 
     negated.slow = getattr(predicate, "slow", False)  # type: ignore[attr-defined]
+    negated.negated = True  # type: ignore[attr-defined]
+    negated.tests = tests_of(predicate)  # type: ignore[attr-defined]
     return negated
 
 
@@ -191,8 +231,9 @@ def _contains(attribute: str) -> Callable[[str], Predicate]:
         getter = operator.attrgetter(attribute)
         if len(needles) == 1:
             needle = needles[0]
-            return lambda row, _docs: needle in getter(row)
-        return lambda row, _docs: any(n in getter(row) for n in needles)
+            return _testing(lambda row, _docs: needle in getter(row), (attribute, Contains(needles)))
+        return _testing(lambda row, _docs: any(n in getter(row) for n in needles),
+                        (attribute, Contains(needles)))
 
     return build
 
@@ -200,8 +241,11 @@ def _contains(attribute: str) -> Callable[[str], Predicate]:
 def _text(value: str) -> Predicate:
     """Free text: in what the row alone has, or in what it shares with others."""
     needles = _alternatives(value)
-    return lambda row, _docs: any(n in row.key or n in row.shared_key or n in row.id
-                                  or n in row.job.lower() for n in needles)
+    contains = Contains(needles)
+    return _testing(lambda row, _docs: any(n in row.key or n in row.shared_key or n in row.id
+                                           or n in row.job.lower() for n in needles),
+                    ("key", contains), ("shared_key", contains), ("id", contains),
+                    ("job", lambda job: contains(job.lower())))
 
 
 def _job(value: str) -> Predicate:
@@ -212,7 +256,8 @@ def _job(value: str) -> Predicate:
                 part = part[len(strip):]
         prefixes.append(part.rstrip("}"))
     start = tuple(prefixes)
-    return lambda row, _docs: bool(row.job) and row.job.startswith(start)
+    return _testing(lambda row, _docs: bool(row.job) and row.job.startswith(start),
+                    ("job", lambda job: bool(job) and job.startswith(start)))
 
 
 def _number(attribute: str, unit: str) -> Callable[[str], Predicate]:
@@ -221,8 +266,9 @@ def _number(attribute: str, unit: str) -> Callable[[str], Predicate]:
         getter = operator.attrgetter(attribute)
         if len(tests) == 1:
             only = tests[0]
-            return lambda row, _docs: only(getter(row))
-        return lambda row, _docs: any(t(getter(row)) for t in tests)
+            return _testing(lambda row, _docs: only(getter(row)), (attribute, only))
+        return _testing(lambda row, _docs: any(t(getter(row)) for t in tests),
+                        (attribute, lambda got: any(t(got) for t in tests)))
 
     return build
 
@@ -246,7 +292,8 @@ def _exact(attribute: str) -> Callable[[str], Predicate]:
     def build(value: str) -> Predicate:
         wanted = frozenset(_alternatives(value))
         getter = operator.attrgetter(attribute)
-        return lambda row, _docs: getter(row).lower() in wanted
+        return _testing(lambda row, _docs: getter(row).lower() in wanted,
+                        (attribute, lambda got: got.lower() in wanted))
 
     return build
 
@@ -258,25 +305,37 @@ def _severity(value: str) -> Predicate:
             raise FilterError(f"severity: is error, warning or info, not {part!r}")
         ranks.append(SEVERITY_RANK[part])
     worst_allowed = max(ranks)
-    return lambda row, _docs: (row.severity is not None
-                               and SEVERITY_RANK[row.severity] <= worst_allowed)
+    return _testing(lambda row, _docs: (row.severity is not None
+                                        and SEVERITY_RANK[row.severity] <= worst_allowed),
+                    ("severity", lambda got: got is not None
+                     and SEVERITY_RANK[got] <= worst_allowed))
+
+
+#: has:/is: words, each a test of one attribute (but ``response``).
+_FLAG_TESTS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "findings": ("findings", lambda got: got > 0),
+    "rules": ("rules", bool),
+    "rule": ("rules", bool),
+    "fault": ("fault", bool),
+    "error": ("error", bool),
+    "attachments": ("attachments", lambda got: got > 0),
+    "attachment": ("attachments", lambda got: got > 0),
+    "job": ("job", bool),
+    "rewritten": ("rewritten", bool),
+    "event": ("kind", lambda got: got == "event"),
+    "paused": ("paused", bool),
+    "pending": ("pending", bool),
+    # intercept: a request waits for its answer, a response has come
+    "request": ("pending", bool),
+}
+
+
+def _reads(attribute: str, test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda row: test(getattr(row, attribute))
 
 
 _FLAGS: dict[str, Callable[[Any], bool]] = {
-    "findings": lambda row: row.findings > 0,
-    "rules": lambda row: bool(row.rules),
-    "rule": lambda row: bool(row.rules),
-    "fault": lambda row: bool(row.fault),
-    "error": lambda row: bool(row.error),
-    "attachments": lambda row: row.attachments > 0,
-    "attachment": lambda row: row.attachments > 0,
-    "job": lambda row: bool(row.job),
-    "rewritten": lambda row: row.rewritten,
-    "event": lambda row: row.kind == "event",
-    "paused": lambda row: row.paused,
-    "pending": lambda row: row.pending,
-    # intercept: a request waits for its answer, a response has come
-    "request": lambda row: row.pending,
+    **{name: _reads(*tested) for name, tested in _FLAG_TESTS.items()},
     "response": lambda row: not row.pending and row.status is not None,
 }
 HAS = ("findings", "rules", "fault", "error", "attachments", "job", "rewritten")
@@ -286,11 +345,19 @@ IS = ("fault", "error", "event", "paused", "pending", "rewritten", "request", "r
 def _flag(field: str, allowed: tuple[str, ...]) -> Callable[[str], Predicate]:
     def build(value: str) -> Predicate:
         tests = []
+        names = []
         for part in _alternatives(value):
             if part not in allowed and part.rstrip("s") not in allowed:
                 raise FilterError(f"{field}: is one of {', '.join(allowed)}, not {part!r}")
-            tests.append(_FLAGS[part] if part in _FLAGS else _FLAGS[part.rstrip("s")])
-        return lambda row, _docs: any(t(row) for t in tests)
+            names.append(part if part in _FLAGS else part.rstrip("s"))
+            tests.append(_FLAGS[names[-1]])
+
+        def predicate(row: Any, _docs: Documents | None) -> bool:
+            return any(t(row) for t in tests)
+
+        if all(name in _FLAG_TESTS for name in names):
+            return _testing(predicate, *(_FLAG_TESTS[name] for name in names))
+        return predicate
 
     return build
 

@@ -59,6 +59,10 @@ class StoredRecord(Mapping[str, Any]):
         self._offset = offset
         self._length = length
 
+    @property
+    def location(self) -> Location:
+        return Location(self._records, self._offset, self._length)
+
     def _load(self) -> dict[str, Any]:
         data = self._records.read(self._offset, self._length)
         try:
@@ -152,11 +156,16 @@ class Spool:
 
 
 class Flows:
-    """Flows by id: located ones read back on demand, the rest held."""
+    """Flows by id: located ones read back on demand, the rest held.
+
+    A location is kept as one int (the file's code, offset and length),
+    not a ``Location`` and its two ints: the session holds one per exchange."""
 
     def __init__(self, cache_size: int = CACHE_SIZE) -> None:
         self.cache_size = cache_size
-        self.where: dict[str, Location] = {}
+        self.where: dict[str, int] = {}
+        self._files: list[Records] = []
+        self._file_codes: dict[int, int] = {}
         self.held: dict[str, http.HTTPFlow] = {}
         self._recent: OrderedDict[str, http.HTTPFlow] = OrderedDict()
         self._lock = threading.Lock()
@@ -165,7 +174,7 @@ class Flows:
         """A flow known only by where it is (read from a capture's index)."""
         with self._lock:
             self.held.pop(flow_id, None)
-            self.where[flow_id] = location
+            self.where[flow_id] = self._pack(location)
 
     def put(self, flow: http.HTTPFlow, location: Location | None) -> None:
         with self._lock:
@@ -173,7 +182,7 @@ class Flows:
                 self.held[flow.id] = flow
                 return
             self.held.pop(flow.id, None)
-            self.where[flow.id] = location
+            self.where[flow.id] = self._pack(location)
             self._remember(flow.id, flow)
 
     def get(self, flow_id: str) -> http.HTTPFlow | None:
@@ -183,7 +192,7 @@ class Flows:
                 if flow_id in self._recent:
                     self._recent.move_to_end(flow_id)
                 return found
-            location = self.where.get(flow_id)
+            location = self._location(flow_id)
         if location is None:
             return None
         flow = decode(location.read())
@@ -195,7 +204,7 @@ class Flows:
     def record(self, flow_id: str) -> bytes | None:
         """The flow as a capture record, without parsing it when on disk."""
         with self._lock:
-            location = self.where.get(flow_id)
+            location = self._location(flow_id)
             held = self.held.get(flow_id)
         if location is not None:
             return location.read()
@@ -206,6 +215,21 @@ class Flows:
 
     def __len__(self) -> int:
         return len(self.where) + len(self.held)
+
+    def _pack(self, location: Location) -> int:
+        """(offset, length, file code) in one int (lengths under 2**40)."""
+        records = location.records
+        code = self._file_codes.get(id(records))
+        if code is None or self._files[code] is not records:
+            code = self._file_codes[id(records)] = len(self._files)
+            self._files.append(records)
+        return (((location.offset << 40) | location.length) << 16) | code
+
+    def _location(self, flow_id: str) -> Location | None:
+        packed = self.where.get(flow_id)
+        if packed is None:
+            return None
+        return Location(self._files[packed & 0xFFFF], packed >> 56, (packed >> 16) & (1 << 40) - 1)
 
     def _remember(self, flow_id: str, flow: http.HTTPFlow) -> None:
         self._recent[flow_id] = flow

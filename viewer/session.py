@@ -18,7 +18,7 @@ from mitmproxy import http
 from dspscope.addons.bodies import body_of
 from dspscope.addons.record import record_of
 from dspscope.exports import output_file
-from dspscope.viewer.flowstore import Flows, Location, StoredRecord
+from dspscope.viewer.flowstore import Flows, Location
 from dspscope.viewer.store import Row, Store, row_of
 from dspscope.wsdsp.codec import parse_envelope
 from dspscope.wsdsp.jobs import JobTracker
@@ -61,7 +61,7 @@ def entry(flow: http.HTTPFlow, record: dict[str, Any] | None = None,
         record = record_of(flow, tracker)
     row = row_of(record, -1, **flags_of(flow))
     if stored is not None:
-        row.later = StoredRecord(stored.records, stored.offset, stored.length)
+        row.later = stored
     return flow, row, location
 
 
@@ -73,7 +73,7 @@ def indexed_entry(record: dict[str, Any], flags: Mapping[str, Any], location: Lo
     row = row_of(record, -1, device=flags.get("device") or None,
                  rewritten=bool(flags.get("rewritten")))
     if line is not None:
-        row.later = StoredRecord(line.records, line.offset, line.length)
+        row.later = line
     return flow, row, location
 
 
