@@ -19,6 +19,7 @@ right as they are; there only the events listener needs the proxy's address
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import OrderedDict
@@ -71,11 +72,19 @@ def substitute_moving(body: bytes, replacements: Mapping[str, str],
         return b"".join((whole[:start], changed, whole[end:])), end, len(changed) - (end - start)
     if not replacements or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
         return None
-    table = {escape(old).encode(): escape(new).encode() for old, new in replacements.items()}
-    alternatives = b"|".join(re.escape(old) for old in sorted(table, key=len, reverse=True))
-    pattern = re.compile(rb"(?<=[>\s])(" + alternatives + rb")(?=[<\s])")
+    pattern, table = _compiled(tuple(replacements.items()))
     result, count = pattern.subn(lambda m: table[m.group(1)], body)
     return (result, len(body), len(result) - len(body)) if count else None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(replacements: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[bytes], dict[bytes, bytes]]:
+    """The pattern and table of ``substitute``, made once per set of
+    addresses (every event of a subscription, every upload of a device
+    rewrites the same ones)."""
+    table = {escape(old).encode(): escape(new).encode() for old, new in replacements}
+    alternatives = b"|".join(re.escape(old) for old in sorted(table, key=len, reverse=True))
+    return re.compile(rb"(?<=[>\s])(" + alternatives + rb")(?=[<\s])"), table
 
 
 def is_url(text: object) -> bool:
