@@ -13,6 +13,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+try:
+    import orjson
+except ImportError:  # a checkout whose environment predates the dependency
+    orjson = None  # type: ignore[assignment]
+
 from .codes import finding
 from .messages import Finding, Message
 from .values import normalize_guid
@@ -124,5 +129,14 @@ def _put(table: OrderedDict[str, Any], key: str, value: Any, limit: int) -> None
 
 def _fingerprint(message: Message) -> str:
     """What makes two messages the same message, MessageID aside."""
-    text = json.dumps([message.action, message.to, message.fields], sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    value = [message.action, message.to, message.fields]
+    data = None
+    if orjson is not None:  # a fifth of the cost of following an exchange, with json
+        try:
+            data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                                default=str)
+        except TypeError:  # text orjson refuses (lone surrogates): the same message, the same way
+            pass
+    if data is None:
+        data = json.dumps(value, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
