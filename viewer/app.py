@@ -126,10 +126,11 @@ class DspscopeApp(App[None]):
         self._unfrozen += sum(len(batch.items) for batch in delivery.batches)
         if self._unfrozen >= FREEZE_EVERY:
             # Rows live as long as the session: keep the cyclic collector from
-            # walking all of them again and again (seconds at 100k).  Young
-            # garbage is collected first, so little of it is frozen with them.
+            # walking all of them again and again (seconds at 100k).  All the
+            # garbage since the last freeze is collected first (frozen, it
+            # would never be), which costs little: the rest is frozen.
             self._unfrozen = 0
-            gc.collect(1)
+            gc.collect()
             gc.freeze()
         if delivery.batches or delivery.progress is not None:
             message = RowsChanged(len(store.rows), len(store.view), changed)
