@@ -127,6 +127,32 @@ def _loaded(app: Any) -> bool:
             and not app.main.status_bar.loading)
 
 
+SAMPLE_EVERY = 2.0  # s between memory samples of a live run
+
+
+def _sample(app: Any) -> tuple[int, float]:
+    """(rows, RSS) with the garbage of the moment collected: what is retained."""
+    import gc
+
+    gc.collect()
+    return len(app.session.store), _rss_bytes()
+
+
+def _slope(samples: list[tuple[int, float]]) -> float | None:
+    """Bytes per row: the least-squares slope of RSS over rows, from the
+    first quarter of the run (the message-id tables full, the UI warm) to
+    its end, so that steady growth is what is measured, not one sample."""
+    if len(samples) < 2:
+        return None
+    n = len(samples)
+    mean_x = sum(x for x, _ in samples) / n
+    mean_y = sum(y for _, y in samples) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in samples)
+    if not spread:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in samples) / spread
+
+
 class _Feed:
     """Another thread delivering ``rate`` exchanges a second through the
     live proxy's bridge (flows and records spooled to disk, one batch per
@@ -184,10 +210,12 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
         lister = app.main.exchanges
         await _until(lambda: lister.count > 200, 60)
         began = time.monotonic()
-        early: tuple[int, float] | None = None
+        samples: list[tuple[int, float]] = []  # (rows, RSS) from the first quarter on
+        sampled = 0.0
         while not feed.done.is_set():
-            if early is None and feed.sent >= rate * seconds / 4:
-                early = (len(app.session.store), _rss_bytes())
+            if feed.sent >= rate * seconds / 4 and time.monotonic() - sampled >= SAMPLE_EVERY:
+                samples.append(_sample(app))
+                sampled = time.monotonic()
             wanted = lister.cursor - 1
             start = time.perf_counter()
             _key(app, "up")
@@ -200,12 +228,9 @@ async def live(rate: int, seconds: float, every: float) -> dict[str, Any]:
         await _until(lambda: _pending(app) == 0 and len(app.session.store) >= feed.sent,
                      60, step=0.01)
         caught_up = time.monotonic()
-        import gc
-
-        gc.collect()
-        rows, rss = len(app.session.store), _rss_bytes()
-        retained = ((rss - early[1]) / max(rows - early[0], 1)) if early else None
-        out = {"retained_per_exchange": retained,"sent": feed.sent, "rows": len(app.session.store), "seconds": fed - began,
+        samples.append(_sample(app))
+        out = {"retained_per_exchange": _slope(samples), "samples": len(samples),
+               "sent": feed.sent, "rows": len(app.session.store), "seconds": fed - began,
                "catch_up": caught_up - fed, "latencies": latencies, "misses": misses,
                "peak_mb": _peak_mb()}
         await pilot.press("q")

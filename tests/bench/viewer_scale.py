@@ -10,8 +10,9 @@ first without an index (the viewer writes one as it reads), then with it
 (what a capture written by ``dspscope proxy --save`` has from the start);
 filters and memory are measured on the second.  Live append goes through
 the proxy's viewer bridge, which spools flows and records to disk, and the
-memory it retains per exchange is the RSS growth per row from the first
-quarter of the run to its end."""
+memory it retains per exchange is the slope of RSS (sampled every 2 s
+after a garbage collection) over rows, from the first quarter of the run
+to its end."""
 
 from __future__ import annotations
 
@@ -183,5 +184,5 @@ def _live(scale: Scale) -> list[Result]:
         Result(FIGURE, f"live memory retained per exchange, {what}", "KB",
                got["retained_per_exchange"] / 1024 if got.get("retained_per_exchange") else None,
                target=RETAINED_TARGET, better="lower", absolute=True,
-               note="RSS growth from the first quarter to the end, per row"),
+               note="slope of RSS over rows after gc, first quarter to end"),
     ]
