@@ -69,8 +69,10 @@ def _one(table: Table, attribute: str, test: Callable[[Any], bool], rows: Rows) 
         codes = table.rules
         wanted = {c for c in _distinct(codes, rows) if test(sets[c])}
         return [i for i in rows if codes[i] in wanted]
-    if attribute in _PER_ROW:
-        texts = table.keys if attribute == "key" else table.ids
+    if attribute == "key":
+        return table.keys.matching(test, rows)
+    if attribute == "id":
+        texts = table.ids
         if isinstance(test, Contains):
             needles = test.needles
             if len(needles) == 1:

@@ -27,7 +27,8 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from dspscope.viewer.flowstore import Records, StoredRecord
+from dspscope.viewer.flowstore import Location, Records, StoredRecord
+from dspscope.viewer.keys import Keys
 from dspscope.viewer.row import Row
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class Table(Sequence[Row]):
     def __init__(self) -> None:
         self.strings = Strings()
         self.ids: list[str] = []
-        self.keys: list[str] = []
+        self.keys = Keys()
         self.time = array("d")
         self.latency = array("d")
         self.rule_delay = array("d")
@@ -104,6 +105,10 @@ class Table(Sequence[Row]):
         self.record_owner = array("H")
         self.record_offset = array("q")
         self.record_length = array("q")
+        # Where each flow is, the same way (IN_MEMORY: not on disk).
+        self.flow_owner = array("H")
+        self.flow_offset = array("q")
+        self.flow_length = array("q")
         self.owners: list[Records | None] = [None]
         self._owner_codes: dict[int, int] = {}
         self.held: dict[int, Mapping[str, Any]] = {}
@@ -111,8 +116,8 @@ class Table(Sequence[Row]):
 
     # ---------------------------------------------------------------- writing
 
-    def append(self, row: Row) -> int:
-        """Add ``row`` as the last row; its index."""
+    def append(self, row: Row, flow_at: Location | None = None) -> int:
+        """Add ``row`` as the last row (``flow_at``: where its flow is); its index."""
         index = len(self.ids)
         self.ids.append(row.id)
         self.keys.append(row.key)
@@ -123,13 +128,21 @@ class Table(Sequence[Row]):
         self.record_owner.append(IN_MEMORY)
         self.record_offset.append(0)
         self.record_length.append(0)
+        self.flow_owner.append(IN_MEMORY)
+        self.flow_offset.append(0)
+        self.flow_length.append(0)
         self._write(index, row)
+        if flow_at is not None:
+            self._flow_at(index, flow_at)
         return index
 
-    def replace(self, index: int, row: Row) -> None:
-        """Put ``row`` in the place of row ``index`` (an exchange seen again)."""
+    def replace(self, index: int, row: Row, flow_at: Location | None = None) -> None:
+        """Put ``row`` in the place of row ``index`` (an exchange seen again;
+        ``flow_at``: where its flow is now, None: where it was)."""
+        if flow_at is not None:
+            self._flow_at(index, flow_at)
         self.ids[index] = row.id
-        self.keys[index] = row.key
+        self.keys.replace(index, row.key)
         self._write(index, row)
         self._built.pop(index, None)
 
@@ -175,6 +188,17 @@ class Table(Sequence[Row]):
         self.record_owner[i] = self._owner(later.records)
         self.record_offset[i] = later.offset
         self.record_length[i] = later.length
+
+    def _flow_at(self, i: int, where: Location) -> None:
+        self.flow_owner[i] = self._owner(where.records)
+        self.flow_offset[i] = where.offset
+        self.flow_length[i] = where.length
+
+    def flow_location(self, i: int) -> Location | None:
+        owner = self.flow_owner[i]
+        records = self.owners[owner] if owner != IN_MEMORY else None
+        return None if records is None else Location(records, self.flow_offset[i],
+                                                     self.flow_length[i])
 
     def _owner(self, records: Records) -> int:
         found = self._owner_codes.get(id(records))

@@ -135,3 +135,25 @@ def test_a_store_row_is_built_again_from_the_columns() -> None:
     row = store.add(record(id="z", rules=[{"name": "slow"}]))
     assert row.index == 0 and store.row("z") == store.rows[0]
     assert fields(store.rows[0]) == fields(row)
+
+
+def test_keys_packed_in_chunks_read_and_match_as_strings() -> None:
+    from dspscope.viewer.filters import Contains
+    from dspscope.viewer.keys import CHUNK, Keys
+
+    texts = [f"200 row{i} {'rare' if i in (5, CHUNK + 7) else 'common'}" for i in range(2 * CHUNK + 10)]
+    texts[3] = "has a \0 nul"  # captured text: kept as it is
+    keys = Keys()
+    for text in texts:
+        keys.append(text)
+    keys.replace(CHUNK + 1, "replaced rare")
+    texts[CHUNK + 1] = "replaced rare"
+    assert len(keys) == len(texts)
+    assert [keys[i] for i in range(len(texts))] == texts
+    everything = range(len(texts))
+    for needles in (["rare"], ["row1", "nul"], ["\0"], ["common"], ["absent"]):
+        test = Contains(needles)
+        assert keys.matching(test, everything) == [i for i in everything if test(texts[i])]
+        some = [1, 5, CHUNK + 1, CHUNK + 7, 2 * CHUNK + 3]
+        assert keys.matching(test, some) == [i for i in some if test(texts[i])]
+    assert keys.matching(lambda text: text.endswith("9 common"), range(20)) == [9, 19]
