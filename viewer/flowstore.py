@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -159,10 +159,14 @@ class Flows:
     """Flows by id: located ones read back on demand, the rest held.
 
     A location is kept as one int (the file's code, offset and length),
-    not a ``Location`` and its two ints: the session holds one per exchange."""
+    not a ``Location`` and its two ints; a session keeps them instead in
+    its rows' columns (``locate``: where a flow not kept here is) and
+    hands its flows over with ``keep``."""
 
-    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, cache_size: int = CACHE_SIZE,
+                 locate: Callable[[str], Location | None] | None = None) -> None:
         self.cache_size = cache_size
+        self._locate = locate
         self.where: dict[str, int] = {}
         self._files: list[Records] = []
         self._file_codes: dict[int, int] = {}
@@ -175,6 +179,12 @@ class Flows:
         with self._lock:
             self.held.pop(flow_id, None)
             self.where[flow_id] = self._pack(location)
+
+    def keep(self, flow: http.HTTPFlow) -> None:
+        """A flow whose location ``locate`` knows: only the recent ones stay."""
+        with self._lock:
+            self.held.pop(flow.id, None)
+            self._remember(flow.id, flow)
 
     def put(self, flow: http.HTTPFlow, location: Location | None) -> None:
         with self._lock:
@@ -211,9 +221,13 @@ class Flows:
         return encode(held) if held is not None else None
 
     def __contains__(self, flow_id: object) -> bool:
-        return flow_id in self.where or flow_id in self.held
+        if flow_id in self.where or flow_id in self.held:
+            return True
+        return isinstance(flow_id, str) and self._locate is not None \
+            and self._locate(flow_id) is not None
 
     def __len__(self) -> int:
+        """Flows kept here (not those only ``locate`` knows)."""
         return len(self.where) + len(self.held)
 
     def _pack(self, location: Location) -> int:
@@ -228,7 +242,7 @@ class Flows:
     def _location(self, flow_id: str) -> Location | None:
         packed = self.where.get(flow_id)
         if packed is None:
-            return None
+            return self._locate(flow_id) if self._locate is not None else None
         return Location(self._files[packed & 0xFFFF], packed >> 56, (packed >> 16) & (1 << 40) - 1)
 
     def _remember(self, flow_id: str, flow: http.HTTPFlow) -> None:

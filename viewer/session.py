@@ -87,17 +87,18 @@ class Session:
     """Flows by id and the store of their rows."""
 
     def __init__(self) -> None:
-        self.flows = Flows()
         self.store = Store(documents=self.documents)
+        # Where each flow is on disk is kept in the store's columns.
+        self.flows = Flows(locate=self.store.flow_location)
 
     def add_batch(self, batch: Batch) -> list[Row]:
         rows = []
         for flow, row, location in batch.items:
-            if flow is not None:
-                self.flows.put(flow, location)
-            elif location is not None:
-                self.flows.put_location(row.id, location)
-            rows.append(self.store.add_row(row))
+            if flow is not None and location is not None:
+                self.flows.keep(flow)
+            elif flow is not None:
+                self.flows.put(flow, None)
+            rows.append(self.store.add_row(row, location))
         return rows
 
     def flow(self, row: Row) -> http.HTTPFlow | None:

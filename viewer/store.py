@@ -20,6 +20,7 @@ from typing import Any
 
 from dspscope.addons.metadata import dropped_by, message_of
 from dspscope.viewer.filters import Documents, Query, parse
+from dspscope.viewer.flowstore import Location
 from dspscope.viewer.row import KEY_VALUES_LIMIT as KEY_VALUES_LIMIT
 from dspscope.viewer.row import Row as Row
 from dspscope.viewer.row import row_of as row_of
@@ -52,13 +53,13 @@ class Store:
         """Append the row of ``record``, or replace the row it had."""
         return self.add_row(row_of(record, -1, **flags))
 
-    def add_row(self, row: Row) -> Row:
+    def add_row(self, row: Row, flow_at: Location | None = None) -> Row:
         """Append ``row`` (built by ``row_of``, maybe in another thread), or
-        replace the row of the same exchange."""
+        replace the row of the same exchange; ``flow_at``: where its flow is."""
         known = self.by_id.get(row.id) if row.id else None
         untracked = known is None or self.rows.pending(known)
         if known is None:
-            row.index = self.rows.append(row)
+            row.index = self.rows.append(row, flow_at)
             self._jobs.append(None)
             if row.id:
                 self.by_id[row.id] = row.index
@@ -66,7 +67,7 @@ class Store:
                 self.view.append(row.index)
         else:
             row.index = known
-            self.rows.replace(known, row)
+            self.rows.replace(known, row, flow_at)
             self._refilter_one(known, row)
         if untracked and not row.pending:
             self._track(row)
@@ -136,6 +137,11 @@ class Store:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def flow_location(self, exchange_id: str) -> Location | None:
+        """Where the flow of an exchange is on disk (None: not on disk)."""
+        index = self.by_id.get(exchange_id)
+        return None if index is None else self.rows.flow_location(index)
 
     def row(self, exchange_id: str) -> Row | None:
         index = self.by_id.get(exchange_id)
