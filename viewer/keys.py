@@ -77,6 +77,8 @@ class Keys:
         sealed = len(chunks) * CHUNK
         starts = self._starts
         changed = self._changed
+        if isinstance(rows, range) and rows.step == 1 and not changed:
+            return self._scan(test, needles, rows, chunks, tail)
         found = []
         last = -1
         chunk = ""
@@ -99,4 +101,21 @@ class Keys:
             start = starts[i]
             if test(chunk[start:chunk.index(SEP, start)]):
                 found.append(i)
+        return found
+
+    def _scan(self, test: Callable[[str], bool], needles: Sequence[str], rows: range,
+              chunks: list[str], tail: list[str]) -> list[int]:
+        """``matching`` over a range: a chunk without the needle costs one search."""
+        starts = self._starts
+        sealed = len(chunks) * CHUNK
+        found: list[int] = []
+        for number in range(rows.start // CHUNK, min(len(chunks), -(-rows.stop // CHUNK))):
+            chunk = chunks[number]
+            if not any(n in chunk for n in needles):
+                continue
+            for i in range(max(rows.start, number * CHUNK), min(rows.stop, (number + 1) * CHUNK)):
+                start = starts[i]
+                if test(chunk[start:chunk.index(SEP, start)]):
+                    found.append(i)
+        found.extend(i for i in range(max(rows.start, sealed), rows.stop) if test(tail[i - sealed]))
         return found

@@ -47,10 +47,12 @@ def _any(table: Table, tests: Sequence[tuple[str, Callable[[Any], bool]]],
     if len(tests) == 1:
         return _one(table, *tests[0], rows)
     hit: set[int] = set()
-    # Shared strings first (a test per distinct value), then the rest.
-    for attribute, test in sorted(tests, key=lambda t: t[0] in _PER_ROW):
-        hit.update(_one(table, attribute, test, [i for i in rows if i not in hit]))
-    return [i for i in rows if i in hit]
+    # Shared strings first (a test per distinct value), then the rest over
+    # the rows not found yet (keys over a whole range: chunks are skipped).
+    for attribute, test in sorted(tests, key=lambda t: t[0] in ("key", "id")):
+        whole = not hit or (attribute == "key" and isinstance(rows, range))
+        hit.update(_one(table, attribute, test, rows if whole else [i for i in rows if i not in hit]))
+    return sorted(hit)  # rows ascend
 
 
 def _one(table: Table, attribute: str, test: Callable[[Any], bool], rows: Rows) -> list[int]:
@@ -102,7 +104,6 @@ def _distinct(column: Any, rows: Rows) -> set[Any]:
     return {column[i] for i in rows}
 
 
-_PER_ROW = ("key", "id")
 #: attribute -> (code column, lower-cased)
 _CODED = {
     "device": ("device", False), "server": ("server", False), "method": ("method", False),

@@ -157,3 +157,18 @@ def test_keys_packed_in_chunks_read_and_match_as_strings() -> None:
         some = [1, 5, CHUNK + 1, CHUNK + 7, 2 * CHUNK + 3]
         assert keys.matching(test, some) == [i for i in some if test(texts[i])]
     assert keys.matching(lambda text: text.endswith("9 common"), range(20)) == [9, 19]
+
+
+def test_keys_match_over_any_range_of_rows() -> None:
+    from dspscope.viewer.filters import Contains
+    from dspscope.viewer.keys import CHUNK, Keys
+
+    texts = [f"k{i} {'odd' if i % 997 == 1 else 'x'}" for i in range(3 * CHUNK + 5)]
+    keys = Keys()
+    for text in texts:
+        keys.append(text)
+    test = Contains(["odd"])
+    for start, stop in ((0, len(texts)), (CHUNK - 1, 2 * CHUNK + 1), (3 * CHUNK, len(texts)),
+                        (5, 5), (2 * CHUNK + 3, 3 * CHUNK + 2)):
+        rows = range(start, stop)
+        assert keys.matching(test, rows) == [i for i in rows if test(texts[i])]
