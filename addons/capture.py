@@ -42,12 +42,13 @@ from dspscope.addons.rotating import (  # noqa: F401 - the capture's public name
 
 logger = logging.getLogger(__name__)
 
-#: Records at least this large are made and written by a worker thread:
-#: serialising and writing a scanned image must not hold up its exchange
-#: (the device waits for the response) nor the other connections; the event
-#: loop only takes an immutable snapshot (``snapshot``).  Smaller records are
-#: written at once, unless a large one is still being written (records stay
-#: in order); ``bodies.OFF_LOOP_BYTES`` says why the line is where it is.
+#: Records at least this large are written by a worker thread: writing a
+#: scanned image to disk must not hold up its exchange (the device waits for
+#: the response) nor the other connections.  Every record is made on the
+#: event loop, as bytes the worker may write from elsewhere.  Smaller
+#: records are written at once, unless a large one is still being written
+#: (records stay in order); ``bodies.OFF_LOOP_BYTES`` says why the line is
+#: where it is.
 BACKGROUND_BYTES = OFF_LOOP_BYTES
 
 
@@ -123,24 +124,24 @@ class _Writer:
         self._done.add(flow)
         file = self.file
         try:
-            snapshot = self.snapshot(flow)
+            record = self.record(flow)
             extra = self.companion(flow)
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
             self._failed(file, exc)
             return
+        size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
         busy = self._last is not None and not self._last.done()
-        if _body_bytes(flow) < BACKGROUND_BYTES and not busy:
-            self._put(file, snapshot, extra)
+        if size < BACKGROUND_BYTES and not busy:
+            self._put(file, record, size, extra)
             return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=self.option)
-        self._last = self._worker.submit(self._put, file, snapshot, extra)
+        self._last = self._worker.submit(self._put, file, record, size, extra)
 
-    def _put(self, file: RotatingFile, snapshot: Any, extra: Any = None) -> None:
-        """Make and write one record (on the event loop, or on the worker thread)."""
+    def _put(self, file: RotatingFile, record: bytes | Sequence[bytes], size: int,
+             extra: Any = None) -> None:
+        """Write one record (on the event loop, or on the worker thread)."""
         try:
-            record = self.serialize(snapshot)
-            size = len(record) if isinstance(record, bytes) else sum(len(p) for p in record)
             offset = file.write(record)
             self.written += 1
         except Exception as exc:  # noqa: BLE001 - never disturb traffic
@@ -163,16 +164,13 @@ class _Writer:
     def open_file(self, path: str, max_bytes: int | None, max_age: float | None) -> RotatingFile:
         return RotatingFile(path, max_bytes=max_bytes, max_age=max_age)
 
-    def snapshot(self, flow: http.HTTPFlow) -> Any:
-        """What ``serialize`` makes the record from: taken on the event loop,
-        shares nothing mutable with the flow (another thread may read it)."""
-        raise NotImplementedError
-
-    def serialize(self, snapshot: Any) -> bytes | Sequence[bytes]:
+    def record(self, flow: http.HTTPFlow) -> bytes | Sequence[bytes]:
+        """The flow's record, made on the event loop: bytes only, so that
+        another thread may write it while the flow changes."""
         raise NotImplementedError
 
     def companion(self, flow: http.HTTPFlow) -> Any:
-        """What ``written_at`` needs, taken from the flow when it is serialised."""
+        """What ``written_at`` needs, taken from the flow when its record is made."""
         return None
 
     def written_at(self, offset: int, size: int, extra: Any) -> None:
@@ -183,14 +181,6 @@ _ROTATION_OPTIONS = (
     ("dspscope_rotate_size", "Start a new capture file when this size is reached, e.g. 500m."),
     ("dspscope_rotate_time", "Start a new capture file after this time, e.g. 1h or 1d."),
 )
-
-
-def _body_bytes(flow: http.HTTPFlow) -> int:
-    """How large the record will be, near enough to choose where to make it."""
-    size = len(flow.request.raw_content or b"")
-    if flow.response is not None:
-        size += len(flow.response.raw_content or b"")
-    return size
 
 
 def _rotation() -> tuple[int | None, float | None]:
@@ -233,8 +223,7 @@ class SaveCapture(_Writer):
             self.index.close()
             self.index = None
 
-    def snapshot(self, flow: http.HTTPFlow) -> list[bytes]:
-        # The record itself, made now (bytes: safe to write from elsewhere).
+    def record(self, flow: http.HTTPFlow) -> list[bytes]:
         # The metadata is written as it is rather than deep-copied first
         # by ``get_state`` (a third of the work for a small flow).
         if flow._backup is not None:  # get_state compares the backup with the whole state
@@ -247,9 +236,6 @@ class SaveCapture(_Writer):
             flow.metadata = metadata
         state["metadata"] = metadata
         return tnetwrite.pieces(state)
-
-    def serialize(self, snapshot: list[bytes]) -> list[bytes]:
-        return snapshot
 
     def companion(self, flow: http.HTTPFlow) -> tuple[bytes, bytes]:
         return dumps(index_flags(flow)), record_json(flow)
@@ -302,11 +288,8 @@ class JsonlCapture(_Writer):
         super().__init__()
         self._record = record
 
-    def snapshot(self, flow: http.HTTPFlow) -> bytes:
+    def record(self, flow: http.HTTPFlow) -> bytes:
         if self._record is record_of:
             line = _record_json.pop(flow, None) or dumps(record_of(flow))
             return line + b"\n"
         return dumps(self._record(flow)) + b"\n"
-
-    def serialize(self, snapshot: bytes) -> bytes:
-        return snapshot

@@ -178,7 +178,7 @@ def test_capture_record_pieces_are_the_tnetstring_of_the_flow():
     flow = tflow.tflow(resp=True)
     flow.request.content = bytes(range(256)) * 1000
     flow.metadata["dspscope"] = {"findings": [{"code": "x", "at": (1, 2.5)}], "ok": True}
-    pieces = SaveCapture().snapshot(flow)
+    pieces = SaveCapture().record(flow)
     assert b"".join(pieces) == tnetstring.dumps(flow.get_state())
     assert any(piece is flow.request.raw_content for piece in pieces)  # the body, not a copy
     assert flow.metadata["dspscope"]["ok"] is True  # the flow keeps its metadata
@@ -203,7 +203,7 @@ async def test_large_records_are_written_by_a_worker_in_order(tmp_path):
 
 
 async def test_a_large_record_is_the_flow_as_it_was_at_its_response(tmp_path):
-    """The worker makes the record from a snapshot taken on the event loop:
+    """The worker writes the record made on the event loop:
     what an addon changes in the flow afterwards is not in it."""
     import threading
 
@@ -217,8 +217,8 @@ async def test_a_large_record_is_the_flow_as_it_was_at_its_response(tmp_path):
     gate = threading.Event()
     with taddons.context(save) as tctx:
         tctx.configure(save, dspscope_save=str(path))
-        original = save.serialize
-        save.serialize = lambda snapshot: (gate.wait(10), original(snapshot))[1]
+        original = save._put
+        save._put = lambda *args: (gate.wait(10), original(*args))[1]
         save.response(flow)
         flow.metadata["note"]["seen"].append("after")
         flow.request.content = b"changed"
