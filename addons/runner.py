@@ -28,7 +28,7 @@ from mitmproxy import addons as mitm_addons
 from mitmproxy import exceptions, log, master, options
 from mitmproxy.proxy import mode_specs
 
-from dspscope.addons import chain
+from dspscope.addons import chain, dispatch
 from dspscope.addons.track import Track
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ class ProxyRunner:
         check = _StartupCheck()
         opts = options.Options()
         self.master = master.Master(opts, event_loop=asyncio.get_running_loop())
+        dispatch.install(self.master)  # the same addons, each event's hooks looked up once
         try:
             self.master.addons.add(*mitm_addons.default_addons())
             self.master.addons.add(check, *self.addons)
