@@ -42,6 +42,8 @@ from dspscope.wsdsp import AttachmentData, build, encode, mtom, shapes
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DOCS = ROOT / "tests" / "data" / "dsm-docs"
 TARGET = 0.5
+#: The one message type the target is for; the others are shown beside it.
+TYPICAL = "CreatePostScanJobRequest"
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(machine()))
     print()
     print("\n".join(table(rows)))
-    typical = next((r for r in rows if r.case.name == "CreatePostScanJobRequest"), None)
+    typical = next((r for r in rows if r.case.name == TYPICAL), None)
     if typical is not None:
         verdict = "meets" if typical.ratio >= TARGET else "is below"
         print(f"\nCreatePostScanJobRequest: decode at {typical.ratio:.2f} x raw lxml "

@@ -1,5 +1,8 @@
 """Figure 2: decode throughput per message type against raw
-``lxml.etree.fromstring`` on the same bytes.  The measurement itself is
+``lxml.etree.fromstring`` on the same bytes.  The target (0.5 x) is for
+the typical CreatePostScanJobRequest; the other types are shown for
+comparison (an MTOM upload's decode also hashes its image, which lxml
+never sees).  The measurement itself is
 ``tests.bench.bench_decode`` (its corpus and alternating rounds); this
 module only turns its rows into lines of the suite's table."""
 
@@ -28,8 +31,8 @@ def run(scale: Scale = FULL) -> list[Result]:
     say("figure 2: decode vs raw lxml")
     rows = bench_decode.run(scale.seconds, scale.only)
     return [
-        Result(FIGURE, row.case.name, "msg/s", row.ours, row.baseline, bench_decode.TARGET,
-               "higher", note=f"{len(row.case.content):,} B; first sight of its shape "
+        Result(FIGURE, row.case.name, "msg/s", row.ours, row.baseline,
+               bench_decode.TARGET if row.case.name == bench_decode.TYPICAL else None, "higher", note=f"{len(row.case.content):,} B; first sight of its shape "
                f"{row.first_sight / row.baseline if row.baseline else 0:.2f} x")
         for row in rows
     ]
