@@ -6,9 +6,9 @@ every addon of its chain whether it has that hook: for each one it enters a
 guard, starts a coroutine and walks the addon's sub-addons, about 2 µs,
 whether or not the addon has anything to do.  A proxy carries about thirty
 of mitmproxy's own addons and a dozen of dspscope's, and a proxied exchange
-is about a dozen events: a millisecond per exchange spent asking.  Under
-load that was a third of the proxy's time (``py-spy --gil``: samples under
-``trigger_event`` and ``invoke_addon`` outside any hook).
+is about a dozen events: about a millisecond per exchange spent asking.
+Under load that was over a quarter of the proxy's time (``py-spy --gil``:
+samples under ``trigger_event`` and ``invoke_addon`` outside any hook).
 
 ``Dispatch`` keeps, for each event name, the hooks the chain has, in chain
 order, and calls only those.  Everything else is mitmproxy's manager as it
@@ -102,6 +102,8 @@ def install(master_: master.Master) -> Dispatch:
     """Give a freshly made master (no addons yet) a ``Dispatch``."""
     if master_.addons.chain:
         raise RuntimeError("install the dispatcher before adding addons")
+    # The manager the master made listens to option changes; its
+    # replacement listens instead (its own __init__ connects it).
     master_.options.changed.disconnect(master_.addons._configure_all)
     master_.addons = Dispatch(master_)
     return master_.addons

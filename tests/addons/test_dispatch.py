@@ -26,7 +26,11 @@ class Seen:
 
 class AsyncSeen(Seen):
     async def response(self, flow: object) -> None:
-        await asyncio.sleep(0)
+        # Suspend once, as a hook waiting for I/O would: the log shows
+        # whether the dispatcher awaited it before going on.
+        resumed = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(resumed.set_result, None)
+        await resumed
         self.log.append(f"{self.name}.response")
 
 
@@ -74,11 +78,12 @@ def make(*addons: object) -> master.Master:
 
 async def test_hooks_run_in_chain_order_sync_and_async():
     log: list[str] = []
-    m = make(Seen("a", log), AsyncSeen("b", log), Seen("c", log))
+    m = make(Seen("a", log), AsyncSeen("b", log), Seen("c", log), AsyncSeen("d", log))
     f = tflow.tflow(resp=True)
     await m.addons.handle_lifecycle(HttpRequestHook(f))
     await m.addons.handle_lifecycle(HttpResponseHook(f))
-    assert log == ["a.request", "b.request", "c.request", "b.response"]
+    assert log == ["a.request", "b.request", "c.request", "d.request",
+                   "b.response", "d.response"]
 
 
 async def test_a_plan_holds_only_addons_with_the_hook():
