@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +99,9 @@ class ServerJob:
     documents: list[Document] = field(default_factory=list)
     completed_state: str | None = None
     completed_at: dt.datetime | None = None
+    #: Told (job, state before) after every step: the book's counts.
+    on_step: Callable[[ServerJob, JobState], None] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def images(self) -> int:
@@ -112,7 +115,9 @@ class ServerJob:
         nxt = TRANSITIONS.get((self.state, what))
         if nxt is None:
             raise failed(f"{what} not allowed: job {self.short} is {self.state.value}")
-        self.state = nxt
+        before, self.state = self.state, nxt
+        if self.on_step is not None:
+            self.on_step(self, before)
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -199,7 +204,11 @@ def display_name(psp_id: str) -> str:
 class JobBook:
     """All jobs of one server, open and recently finished.  ``max_open``
     bounds open jobs (more is ServerErrorTemporaryError); ``max_finished``
-    bounds the finished ones kept for GetPostScanJobElements."""
+    bounds the finished ones kept for GetPostScanJobElements (the first
+    to finish goes first).  Both are kept up to date by each job's steps,
+    so no operation looks at every job: a server left running holds
+    thousands, and a scan of them all per CreatePostScanJob made its cost
+    grow with every job it kept."""
 
     def __init__(
         self,
@@ -212,13 +221,15 @@ class JobBook:
         self.max_open = max_open
         self.max_finished = max_finished
         self.clock = clock
+        self._open = 0
+        self._finished: deque[str] = deque()
 
     def now(self) -> dt.datetime:
         return self.clock()
 
     @property
     def open_jobs(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.state in (JobState.OPEN, JobState.ENDED))
+        return self._open
 
     # ------------------------------------------------------------- operations
 
@@ -244,9 +255,10 @@ class JobBook:
             continue_on_error=continue_on_error,
             filters=filters,
             created_at=self.now(),
+            on_step=self._stepped,
         )
         self.jobs[job.token] = job
-        self._evict()
+        self._open += 1
         return job
 
     def job_for(self, request: Message, *, open_only: bool) -> ServerJob:
@@ -333,10 +345,16 @@ class JobBook:
                 data.append({"@Name": name, "@Valid": False})
         return job, {"JobElements": {"ElementData": data}}
 
-    def _evict(self) -> None:
-        finished = [t for t, j in self.jobs.items() if j.state is JobState.FINISHED]
-        for token in finished[: max(0, len(finished) - self.max_finished)]:
-            del self.jobs[token]
+    def _stepped(self, job: ServerJob, before: JobState) -> None:
+        self._open += (job.state in _OPEN) - (before in _OPEN)
+        if job.state is JobState.FINISHED and before is not JobState.FINISHED:
+            self._finished.append(job.token)
+            while len(self._finished) > self.max_finished:
+                self.jobs.pop(self._finished.popleft(), None)
+
+
+#: The states that count against ``max_open``.
+_OPEN = frozenset({JobState.OPEN, JobState.ENDED})
 
 
 def _element_name(name: str) -> str | None:

@@ -63,11 +63,37 @@ def test_too_many_open_jobs_is_a_temporary_error() -> None:
 
 def test_finished_jobs_are_bounded() -> None:
     book = JobBook(max_finished=3)
+    tokens = []
     for _ in range(5):
         job = book.create(create_request("urn:x"), "d")
         book.cancel(build.job_request("CancelPostScanJob", to="urn:x", token=job.token))
         assert job.state is JobState.FINISHED and job.completed_state == "Canceled"
-    assert len(book.jobs) <= 4
+        tokens.append(job.token)
+    assert list(book.jobs) == tokens[2:]
+
+
+def test_the_first_job_to_finish_is_forgotten_first() -> None:
+    book = JobBook(max_finished=1)
+    first, second = (book.create(create_request("urn:x"), "d") for _ in range(2))
+    second.step("EndPostScanJob")
+    second.complete(book.now())
+    first.step("EndPostScanJob")
+    first.complete(book.now())
+    assert list(book.jobs) == [first.token]
+
+
+def test_a_job_holds_an_open_slot_until_its_end_state() -> None:
+    book = JobBook(max_open=2)
+    ended = book.create(create_request("urn:x"), "d")
+    book.create(create_request("urn:x"), "d")
+    book.end(build.job_request("EndPostScanJob", to="urn:x", token=ended.token))
+    assert book.open_jobs == 2  # ended, its filters not run yet
+    with pytest.raises(RemoteProtocolError):
+        book.create(create_request("urn:x"), "d")
+    ended.complete(book.now())
+    assert book.open_jobs == 1
+    book.create(create_request("urn:x"), "d")
+    assert book.open_jobs == 2
 
 
 # ------------------------------------------------------------------- expiry
