@@ -138,6 +138,7 @@ class ScanJobs:
             job.ended_at = time
             key = self.tracker.anonymous_key()
         self.tracker.jobs[key] = job
+        self.tracker.note_done(job, key)
         if job.job_id is not None:
             self._by_id[job.job_id] = key
             self._by_id.move_to_end(job.job_id)
@@ -168,6 +169,7 @@ class ScanJobs:
         job.state = state
         job.outcome = outcome
         job.ended_at = job.ended_at or time
+        self.tracker.note_done(job)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ SERVER = support.SERVER
 SINK = support.SINK
 T1 = "11111111-1111-4111-8111-111111111111"
 T2 = "22222222-2222-4222-8222-222222222222"
+T3 = "33333333-3333-4333-8333-333333333333"
 DEV_A, DEV_B = "10.0.0.5", "10.0.0.6"
 
 
@@ -320,6 +321,19 @@ def test_late_messages_for_an_evicted_job(tracker: JobTracker) -> None:
     assert codes(dev.image(T2, 1)) == ["job.unknown-token"]
 
 
+def test_the_bound_forgets_the_first_job_to_finish_first() -> None:
+    tracker = JobTracker(max_jobs=2)
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    dev.open_job(T2)
+    for token in (T2, T1):
+        dev.close(token)
+        tracker.event(end_state_event(token, 0))
+    dev.open_job(T3)
+    assert list(tracker.jobs) == [T1, T3]
+    assert [s["token"] for s in tracker.finished] == [T2]
+
+
 def test_jobs_pushed_out_by_the_bound_are_remembered_as_ended() -> None:
     tracker = JobTracker(max_jobs=1)
     dev = Device(tracker, DEV_A)
@@ -440,6 +454,8 @@ def test_any_sequence_keeps_the_tracker_sound(steps: list[tuple[str, str, str, i
         seen += codes(obs)
         assert len(tracker.jobs) <= 2 and len(tracker.finished) <= 3
         assert len(tracker.ids) <= 8
+        # the bound's line of done jobs is exactly the live jobs that are done
+        assert set(tracker._done) == {k for k, j in tracker.jobs.items() if j.state in DONE}
         for job in tracker:
             assert 0 <= job.images <= len(steps)
     assert set(seen) <= SEQUENCE_CODES
