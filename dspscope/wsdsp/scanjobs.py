@@ -47,6 +47,8 @@ class Book(Protocol):
 
     def bound(self) -> None: ...
 
+    def note_done(self, job: Job, key: str | None = None) -> None: ...
+
 REF = wsscan.REF_OPERATIONS
 END_OF_FEEDER = "ClientErrorNoImagesAvailable"
 
