@@ -20,11 +20,23 @@ class JobState(enum.Enum):
     FAILED = "failed"
 
 
+#: The DocumentIds of a job that has none (shared: an empty frozenset each
+#: would be one more object per job for the garbage collector).
+NO_IDS: frozenset[int | str] = frozenset()
+
+
 @dataclass(slots=True)
 class Job:
     """What the tracker knows of one post-scan job (or WS-Scan scan job:
     then ``user`` is its JobOriginatingUserName, ``document_root`` its
-    JobName, ``source`` its InputSource)."""
+    JobName, ``source`` its InputSource).
+
+    Its collections are tuples and frozensets, added to by rebinding: a
+    proxy holds thousands of open jobs (those waiting for their end state),
+    and every list or set of theirs was an object each full pass of the
+    garbage collector walked, with the exchanges on hold meanwhile; a tuple
+    of strings leaves the collector's lists after its first pass, and a job
+    with no findings, faults or images has none of its own."""
 
     token: str | None
     device: str
@@ -34,16 +46,16 @@ class Job:
     psp_id: str | None = None
     document_root: str | None = None
     images: int = 0
-    document_ids: set[int | str] = field(default_factory=set)
+    document_ids: frozenset[int | str] = NO_IDS
     #: DocumentId -> the SHA-256 of its image(s), to tell a resend from a
     #: clash (this and ``acknowledged``: while the job is open, emptied after)
     document_images: dict[int | str, tuple[str, ...]] = field(default_factory=dict)
     #: DocumentIds a SendImageResponse acknowledged (a resend counts once)
-    acknowledged: set[int | str] = field(default_factory=set)
-    exchanges: list[str] = field(default_factory=list)
+    acknowledged: frozenset[int | str] = NO_IDS
+    exchanges: tuple[str, ...] = ()
     events: int = 0
-    faults: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    faults: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     outcome: str | None = None
     images_reported: int | None = None
     #: Events a rule dropped (the device never received them).

@@ -52,6 +52,7 @@ from .codes import finding
 from .exchange import MessageIds, check_exchange
 from .jobbook import Job as Job  # re-exported: the tracker's users import them from here
 from .jobbook import JobState as JobState
+from .jobbook import NO_IDS
 from .messages import Finding, Message
 from .scanjobs import END_OF_FEEDER, ScanJobs
 from .values import normalize_guid
@@ -151,12 +152,12 @@ class JobTracker:
             job = self._continue(op, request, response, device, time, findings, resent=resent)
         if job is not None:
             if exchange_id:
-                job.exchanges.append(exchange_id)
+                job.exchanges += (exchange_id,)
             if response is not None and response.kind == "fault" and response.fault and not (
                     job.protocol == "ws-scan" and response.fault.subcode == END_OF_FEEDER):
-                job.faults.append(f"{op}: {response.fault.subcode or response.fault.code}")
+                job.faults += (f"{op}: {response.fault.subcode or response.fault.code}",)
             job.updated_at = max(job.updated_at, time)
-            job.findings.extend(f for f in findings if f.code != "job.unknown-token")
+            job.findings += tuple(f for f in findings if f.code != "job.unknown-token")
             if op == "CreatePostScanJob" and job.token:
                 findings.extend(self._release(job.token))
         return Observation(job, tuple(findings))
@@ -167,7 +168,7 @@ class JobTracker:
             job = self._scan.event(message, time)
             if job is not None:
                 if exchange_id:
-                    job.exchanges.append(exchange_id)
+                    job.exchanges += (exchange_id,)
                 job.updated_at = max(job.updated_at, time)
             return Observation(job, ())
         if message.protocol != "ws-dsp" or message.kind != "event" or not message.job_token:
@@ -190,14 +191,14 @@ class JobTracker:
         findings: list[Finding] = []
         name = message.operation or ""
         if exchange_id:
-            job.exchanges.append(exchange_id)
+            job.exchanges += (exchange_id,)
         job.updated_at = max(job.updated_at, time)
         if dropped:
             job.dropped += 1
             found = finding("job.event-dropped",
                             f"{name} for job {job.short_token} was dropped by a rule: the device never "
                             "received it, so the job shows what the device saw without it")
-            job.findings.append(found)
+            job.findings += (found,)
             return [found]
         job.events += 1
         inner = message.body.get("JobStatus") or message.body.get("PostScanJobEndState") or {}
@@ -218,7 +219,7 @@ class JobTracker:
             if job.state == S.OPEN and outcome == "Completed":
                 job.early_end = str(outcome)
         self._step(job, name, findings)
-        job.findings.extend(findings)
+        job.findings += tuple(findings)
         return findings
 
     # ------------------------------------------------------------- queries
@@ -236,7 +237,7 @@ class JobTracker:
                 continue  # said once is enough (finish may be called again)
             if job.state in (S.OPEN, S.CREATING) and job.token:
                 never = finding("job.never-ended", f"job {job.token} was never ended or cancelled")
-                job.findings.append(never)
+                job.findings += (never,)
                 out.append(never)
         return out
 
@@ -247,7 +248,7 @@ class JobTracker:
             if job.state in DONE or job.updated_at < before:
                 self._close(job)
                 if job.state not in DONE and job.token and job.state in (S.OPEN, S.CREATING):
-                    job.findings.append(finding("job.never-ended", f"job {job.token} idle and never ended"))
+                    job.findings += (finding("job.never-ended", f"job {job.token} idle and never ended"),)
                 gone.append(self._retire(key, job))
         return gone
 
@@ -316,7 +317,7 @@ class JobTracker:
                         f"job {job.token} reported Completed, but the device never sent "
                         "EndPostScanJob; a job completes after EndPostScanJob (a job the device "
                         "abandons is Aborted)")
-        job.findings.append(found)
+        job.findings += (found,)
         return [found]
 
     def _expire(self, now: float) -> Iterator[Finding]:
@@ -420,7 +421,7 @@ class JobTracker:
                     else:
                         findings.append(finding("job.duplicate-document-id",
                                                 f"DocumentId {doc_id} sent twice in job {job.short_token}"))
-                job.document_ids.add(doc_id)
+                job.document_ids |= {doc_id}
                 job.document_images.setdefault(doc_id, image)
             # Only a SendImageResponse acknowledges an image (not silence, not garbage),
             # and a document acknowledged before is not a second image.
@@ -428,7 +429,7 @@ class JobTracker:
                     and (doc_id is None or doc_id not in job.acknowledged):
                 job.images += 1
                 if doc_id is not None:
-                    job.acknowledged.add(doc_id)
+                    job.acknowledged |= {doc_id}
         elif resent and job.state != S.OPEN and op in ("EndPostScanJob", "CancelPostScanJob"):
             return job  # the step was taken when it was first sent
         before = job.state
@@ -465,7 +466,7 @@ class JobTracker:
             # come (a job never opens again): a tracker left running for
             # days keeps no image digests of ended jobs.
             job.document_images.clear()
-            job.acknowledged.clear()
+            job.acknowledged = NO_IDS
         job.state = nxt
         if nxt in DONE:
             self.note_done(job)

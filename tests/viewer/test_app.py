@@ -98,7 +98,7 @@ async def test_open_a_job_and_go_back_to_an_exchange() -> None:
         await until(pilot, lambda: isinstance(app.screen, JobScreen), what="job screen")
         screen = app.screen
         assert isinstance(screen, JobScreen)
-        assert screen.job.faults == ["SendImage: ServerErrorTemporaryError"]
+        assert screen.job.faults == ("SendImage: ServerErrorTemporaryError",)
         await shown(pilot, "CreatePostScanJob", "PostScanJobEndStateEvent")
         await pilot.press("down", "o")
         await until(pilot, lambda: not isinstance(app.screen, JobScreen), what="back")

@@ -41,7 +41,7 @@ def test_jobs_follow_the_tracker() -> None:
     assert len(jobs) == 4
     busy = jobs[1]
     assert busy.state is JobState.FINISHED and busy.outcome == "Completed"
-    assert busy.images == 2 and busy.faults == ["SendImage: ServerErrorTemporaryError"]
+    assert busy.images == 2 and busy.faults == ("SendImage: ServerErrorTemporaryError",)
     steps = [row.operation for row in store.rows_of(busy)]
     assert steps == ["CreatePostScanJob", "SendImage", "SendImage", "SendImage", "EndPostScanJob",
                      "PostScanJobStatusEvent", "PostScanJobEndStateEvent"]

@@ -99,7 +99,7 @@ def test_one_clean_job(tracker: JobTracker) -> None:
     assert (job.state, job.images, job.outcome, job.device, job.events) == (
         JobState.FINISHED, 2, "Completed", DEV_A, 2)
     assert job.user == support.USER and job.document_root == "Scan-500"
-    assert len(job.exchanges) == 4 and job.findings == []
+    assert len(job.exchanges) == 4 and job.findings == ()
     assert tracker.finish() == []
 
 
@@ -260,7 +260,7 @@ def test_failed_creation(tracker: JobTracker) -> None:
     request = create()
     obs = tracker.exchange(request, wire(build.fault(request, "InvalidArgs", "PSP_Identifier"), request))
     assert obs.job is not None and obs.job.state is JobState.FAILED
-    assert obs.job.faults == ["CreatePostScanJob: InvalidArgs"]
+    assert obs.job.faults == ("CreatePostScanJob: InvalidArgs",)
     assert tracker.finish() == []
 
 

@@ -63,7 +63,7 @@ def test_a_feeder_job_ends_when_the_feeder_is_empty() -> None:
     assert job is not None and job.state is JobState.OPEN and job.images == 3
     seen = _retrieve(tracker, 8, "tok-8", fault="ClientErrorNoImagesAvailable")
     assert seen.findings == ()
-    assert job.state is JobState.ENDED and job.outcome == "Completed" and job.faults == []
+    assert job.state is JobState.ENDED and job.outcome == "Completed" and job.faults == ()
     assert tracker.finish() == []
 
 
@@ -88,7 +88,7 @@ def test_cancel_and_events_find_the_job_by_its_id() -> None:
                             exchange_id="x", time=3.0)
     assert seen.job is job and job is not None
     assert job.state is JobState.CANCELED and job.outcome == "Canceled"
-    assert job.exchanges == ["c", "e", "x"] and job.events == 1
+    assert job.exchanges == ("c", "e", "x") and job.events == 1
     end = roundtrip(scanbuild.event("JobEndStateEvent", {"JobEndState": {
         "JobId": 10, "JobCompletedState": "Canceled", "ScansCompleted": 0}}, to=URL))
     assert tracker.event(end, exchange_id="z", time=4.0).job is job
