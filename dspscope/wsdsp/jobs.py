@@ -50,9 +50,9 @@ from typing import Any
 
 from .codes import finding
 from .exchange import MessageIds, check_exchange
+from .jobbook import NO_IDS
 from .jobbook import Job as Job  # re-exported: the tracker's users import them from here
 from .jobbook import JobState as JobState
-from .jobbook import NO_IDS
 from .messages import Finding, Message
 from .scanjobs import END_OF_FEEDER, ScanJobs
 from .values import normalize_guid
