@@ -268,8 +268,11 @@ class JobTracker:
             return None
         if job.token and self.jobs.get(job.token) is job:
             return self._retire(job.token, job)
-        # a creation that failed has no token: it is filed under another key
-        key = next((k for k, j in self.jobs.items() if j is job), None)
+        # A creation that failed has no token: it is filed under another key,
+        # and was the last to be noted done (the walk over every job is the
+        # fallback, for one the bound's line no longer holds).
+        key = next((k for k in reversed(self._done) if self.jobs.get(k) is job), None)
+        key = key or next((k for k, j in self.jobs.items() if j is job), None)
         return None if key is None else self._retire(key, job)
 
     def _retire(self, key: str, job: Job) -> dict[str, Any]:

@@ -264,6 +264,19 @@ def test_failed_creation(tracker: JobTracker) -> None:
     assert tracker.finish() == []
 
 
+def test_a_failed_creation_is_retired_under_its_own_key(tracker: JobTracker) -> None:
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    request = create()
+    failed = tracker.exchange(request, wire(build.fault(request, "InvalidArgs", "PSP_Identifier"),
+                                            request)).job
+    dev.open_job(T2)
+    assert failed is not None and len(tracker.jobs) == 3
+    summary = tracker.retire_if_done(failed)
+    assert summary is not None and summary["state"] == "failed"
+    assert list(tracker.jobs) == [T1, T2]
+
+
 def test_fault_answer_leaves_the_job_as_it_was(tracker: JobTracker) -> None:
     dev = Device(tracker, DEV_A)
     dev.open_job(T1)
