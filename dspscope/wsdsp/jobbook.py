@@ -75,6 +75,11 @@ class Job:
         return (self.token or "?")[:8]
 
     def summary(self) -> dict[str, Any]:
+        """The job as JSON-ready values.  Its sequences are tuples: the
+        tracker keeps the last 10,000 of these, and a dict of strings,
+        numbers and tuples of them leaves the garbage collector's lists,
+        where lists would keep 30,000 objects in every full pass of a
+        proxy that has run a while (2-3 ms each, with the exchanges on hold)."""
         return {
             "protocol": self.protocol,
             "token": self.token,
@@ -89,10 +94,10 @@ class Job:
             "images_reported": self.images_reported,
             "events": self.events,
             "dropped_events": self.dropped,
-            "faults": list(self.faults),
+            "faults": self.faults,
             "exchanges": len(self.exchanges),
             "created_at": self.created_at,
             "ended_at": self.ended_at,
             "duration": (self.ended_at or self.updated_at) - self.created_at,
-            "findings": [f.to_json() for f in self.findings],
+            "findings": tuple(f.to_json() for f in self.findings),
         }

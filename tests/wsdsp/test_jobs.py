@@ -213,8 +213,28 @@ def test_never_ended_via_evict(tracker: JobTracker) -> None:
     by_token = {s["token"]: s for s in gone}
     assert set(by_token) == {T1, T2}  # T1 idle, T2 done
     assert [f["code"] for f in by_token[T1]["findings"]] == ["job.never-ended"]
-    assert by_token[T2]["findings"] == [] and by_token[T2]["state"] == "finished"
+    assert by_token[T2]["findings"] == () and by_token[T2]["state"] == "finished"
     assert tracker.job(T1) is None and list(tracker.finished) == gone
+
+
+def test_kept_summaries_leave_the_collectors_lists(tracker: JobTracker) -> None:
+    """The tracker keeps 10,000 summaries; one of strings, numbers and
+    tuples (a job without findings, the common case) stops costing every
+    full pass of the garbage collector once it has seen it, where lists
+    would keep it there for good.  (A tuple that holds dicts, the findings,
+    stays: CPython untracks only tuples of untracked items that are not
+    dicts.)"""
+    import gc
+
+    dev = Device(tracker, DEV_A)
+    dev.open_job(T1)
+    dev.close(T1)
+    tracker.event(end_state_event(T1, 0), time=4)
+    [summary] = tracker.evict(before=5)
+    assert summary["findings"] == () and summary["state"] == "finished"
+    gc.collect()
+    gc.collect()
+    assert not gc.is_tracked(tracker.finished[0])
 
 
 def test_images_mismatch(tracker: JobTracker) -> None:
